@@ -1,0 +1,502 @@
+//! Validation: raw [`ConfigFile`] → runtime [`Config`], collecting every problem with its TOML path.
+//!
+//! Never panics and never stops at the first problem: operators fix a file in one pass.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use sluice_providers::Protocol;
+
+use super::file::{ConfigFile, ModelFile, ProviderFile};
+use super::{
+    Candidate, Config, LogSettings, MetricsSettings, ModelKind, ModelRoute, Passthrough, Problems,
+    Provider, ProviderKind, Secret, ServerSettings, Tier, Timeouts, TlsSettings,
+};
+use crate::identity;
+
+/// Default body limit: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Validates `file`; returns `None` (with `problems` filled) when it cannot be used.
+pub fn build(file: ConfigFile, problems: &mut Problems) -> Option<Config> {
+    let mut warnings = Vec::new();
+    let timeouts = Timeouts {
+        connect: duration(
+            &file.timeouts.connect,
+            "timeouts.connect",
+            Duration::from_secs(5),
+            problems,
+        ),
+        first_byte: duration(
+            &file.timeouts.first_byte,
+            "timeouts.first_byte",
+            Duration::from_secs(30),
+            problems,
+        ),
+        idle: duration(
+            &file.timeouts.idle,
+            "timeouts.idle",
+            Duration::from_secs(120),
+            problems,
+        ),
+        total: duration(
+            &file.timeouts.total,
+            "timeouts.total",
+            Duration::from_secs(900),
+            problems,
+        ),
+        downstream_write: duration(
+            &file.timeouts.downstream_write,
+            "timeouts.downstream_write",
+            Duration::from_secs(60),
+            problems,
+        ),
+    };
+    let server = server_settings(&file, problems);
+    let metrics = MetricsSettings {
+        enabled: file.metrics.enabled.unwrap_or(true),
+        bearer_token: file
+            .metrics
+            .bearer_token
+            .clone()
+            .filter(|t| !t.is_empty())
+            .map(Secret),
+    };
+    let log = LogSettings {
+        level: file.log.level.clone().unwrap_or_else(|| "info".to_string()),
+        access_log: file.log.access_log.unwrap_or(true),
+    };
+
+    let mut providers = HashMap::new();
+    for (name, p) in &file.providers {
+        if let Some(provider) = provider(name, p, &timeouts, problems, &mut warnings) {
+            providers.insert(name.clone(), Arc::new(provider));
+        }
+    }
+
+    let mut models = HashMap::new();
+    for (name, m) in &file.models {
+        if let Some(route) = model_route(name, m, &providers, &file.providers, problems) {
+            models.insert(name.clone(), Arc::new(route));
+        }
+    }
+
+    let mut tiers = HashMap::new();
+    for (name, t) in &file.tiers {
+        let path = format!("tiers.{name}");
+        for (field, v) in [
+            ("monthly_tokens", t.monthly_tokens),
+            ("requests_per_minute", t.requests_per_minute),
+            ("tokens_per_minute", t.tokens_per_minute),
+        ] {
+            if v == Some(0) {
+                problems.push(
+                    format!("{path}.{field}"),
+                    "must be at least 1 (leave it out for unlimited)",
+                );
+            }
+        }
+        if let Some(allowed) = &t.models {
+            for (i, m) in allowed.iter().enumerate() {
+                if !file.models.contains_key(m) {
+                    problems.push(
+                        format!("{path}.models[{i}]"),
+                        format!("unknown model `{m}`: define it under [models]"),
+                    );
+                }
+            }
+        }
+        tiers.insert(
+            name.clone(),
+            Tier {
+                monthly_tokens: t.monthly_tokens,
+                requests_per_minute: t.requests_per_minute,
+                tokens_per_minute: t.tokens_per_minute,
+                models: t.models.clone(),
+            },
+        );
+    }
+
+    let identity = identity::build(&file.auth, &file.tiers, problems);
+
+    let mut passthrough = Vec::new();
+    for (i, p) in file.passthrough.iter().enumerate() {
+        let path = format!("passthrough[{i}]");
+        if !p.path_prefix.starts_with("/v1/") || p.path_prefix.contains("..") {
+            problems.push(
+                format!("{path}.path_prefix"),
+                "must start with `/v1/` and contain no `..`",
+            );
+        }
+        match providers.get(&p.provider) {
+            Some(provider) if provider.kind == ProviderKind::OpenAi => {
+                passthrough.push(Passthrough {
+                    path_prefix: p.path_prefix.clone(),
+                    provider: provider.clone(),
+                })
+            }
+            Some(_) => problems.push(
+                format!("{path}.provider"),
+                "pass-through needs an `openai` kind provider",
+            ),
+            None if file.providers.contains_key(&p.provider) => {}
+            None => problems.push(
+                format!("{path}.provider"),
+                format!("unknown provider `{}`", p.provider),
+            ),
+        }
+    }
+
+    let models_listing = render_models(&file.models);
+    let identity = identity?;
+    if !problems.is_empty() {
+        return None;
+    }
+    Some(Config {
+        server,
+        timeouts,
+        metrics,
+        log,
+        providers,
+        models,
+        models_listing,
+        identity,
+        tiers,
+        passthrough,
+        warnings,
+    })
+}
+
+fn server_settings(file: &ConfigFile, problems: &mut Problems) -> ServerSettings {
+    let s = &file.server;
+    let listen = s
+        .listen
+        .clone()
+        .unwrap_or_else(|| vec!["127.0.0.1:8080".to_string()]);
+    for (i, addr) in listen.iter().enumerate() {
+        check_addr(addr, &format!("server.listen[{i}]"), problems);
+    }
+    let tls = s.tls.as_ref().map(|t| {
+        for (i, addr) in t.listen.iter().enumerate() {
+            check_addr(addr, &format!("server.tls.listen[{i}]"), problems);
+        }
+        TlsSettings {
+            listen: t.listen.clone(),
+            cert_path: t.cert_path.clone(),
+            key_path: t.key_path.clone(),
+        }
+    });
+    if let Some(addr) = &file.metrics.admin_listen {
+        check_addr(addr, "metrics.admin_listen", problems);
+    }
+    let body_limit = s.body_limit_bytes.unwrap_or(DEFAULT_BODY_LIMIT);
+    if body_limit < 1024 {
+        problems.push("server.body_limit_bytes", "must be at least 1024 bytes");
+    }
+    let threads = match s.threads {
+        Some(n) if n > 0 => n,
+        _ => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+    };
+    ServerSettings {
+        listen,
+        threads,
+        h2c: s.h2c.unwrap_or(true),
+        body_limit,
+        grace_period: duration(
+            &s.grace_period,
+            "server.grace_period",
+            Duration::from_secs(0),
+            problems,
+        ),
+        graceful_shutdown_timeout: duration(
+            &s.graceful_shutdown_timeout,
+            "server.graceful_shutdown_timeout",
+            Duration::from_secs(300),
+            problems,
+        ),
+        tls,
+        admin_listen: file.metrics.admin_listen.clone(),
+        upgrade_sock: s
+            .upgrade_sock
+            .clone()
+            .unwrap_or_else(|| "/tmp/sluice_upgrade.sock".to_string()),
+    }
+}
+
+fn check_addr(addr: &str, path: &str, problems: &mut Problems) {
+    if addr.parse::<std::net::SocketAddr>().is_err() {
+        problems.push(path, format!("`{addr}` is not an IP:port address"));
+    }
+}
+
+/// Parses a `"30s"`-style duration, or returns `default` when absent.
+fn duration(
+    value: &Option<String>,
+    path: &str,
+    default: Duration,
+    problems: &mut Problems,
+) -> Duration {
+    match value {
+        None => default,
+        Some(text) => humantime::parse_duration(text).unwrap_or_else(|e| {
+            problems.push(
+                path,
+                format!("`{text}` is not a duration ({e}); write e.g. \"30s\" or \"250ms\""),
+            );
+            default
+        }),
+    }
+}
+
+fn provider(
+    name: &str,
+    p: &ProviderFile,
+    timeouts: &Timeouts,
+    problems: &mut Problems,
+    warnings: &mut Vec<String>,
+) -> Option<Provider> {
+    let path = format!("providers.{name}");
+    let kind = match p.kind.as_str() {
+        "openai" => Some(ProviderKind::OpenAi),
+        "cloudflare" => Some(ProviderKind::Cloudflare),
+        other => {
+            problems.push(
+                format!("{path}.kind"),
+                format!("unknown kind `{other}`: use \"openai\" or \"cloudflare\""),
+            );
+            None
+        }
+    };
+    let base_url = p.base_url.trim_end_matches('/').to_string();
+    match reqwest::Url::parse(&base_url) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
+        _ => problems.push(
+            format!("{path}.base_url"),
+            format!("`{base_url}` is not an http(s) URL"),
+        ),
+    }
+    let authorization = match p.api_key.as_deref() {
+        None | Some("") => {
+            warnings.push(format!(
+                "{path}.api_key is empty: requests to this provider carry no credentials"
+            ));
+            None
+        }
+        Some(key) => match http::HeaderValue::from_str(&format!("Bearer {key}")) {
+            Ok(mut v) => {
+                v.set_sensitive(true);
+                Some(v)
+            }
+            Err(_) => {
+                problems.push(
+                    format!("{path}.api_key"),
+                    "contains characters not allowed in an HTTP header",
+                );
+                None
+            }
+        },
+    };
+    let client = match http_client(
+        timeouts.connect,
+        p.pool_max_idle_per_host.unwrap_or(256),
+        p.ca_file.as_deref(),
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            problems.push(format!("{path}.ca_file"), e);
+            return None;
+        }
+    };
+    Some(Provider {
+        name: name.to_string(),
+        kind: kind?,
+        base_url,
+        authorization,
+        client,
+    })
+}
+
+type ClientKey = (Duration, usize, Option<String>);
+
+/// Clients are shared across reloads while their settings are unchanged, so a reload keeps the
+/// warm keep-alive pool.
+static CLIENTS: Mutex<BTreeMap<ClientKey, reqwest::Client>> = Mutex::new(BTreeMap::new());
+
+fn http_client(
+    connect: Duration,
+    pool: usize,
+    ca_file: Option<&str>,
+) -> Result<reqwest::Client, String> {
+    let key = (connect, pool, ca_file.map(str::to_string));
+    if let Some(c) = CLIENTS.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        return Ok(c);
+    }
+    // rustls needs one process-wide crypto provider; ring is the one Pingora's TLS already uses.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(connect)
+        .pool_max_idle_per_host(pool)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .user_agent(concat!("sluice/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = ca_file {
+        #[allow(clippy::disallowed_methods)] // config load, not the request path
+        let pem = std::fs::read(path).map_err(|e| format!("cannot read `{path}`: {e}"))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("`{path}` is not a PEM CA bundle: {e}"))?;
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    let client = builder
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    if let Ok(mut m) = CLIENTS.lock() {
+        m.insert(key, client.clone());
+    }
+    Ok(client)
+}
+
+fn model_route(
+    name: &str,
+    m: &ModelFile,
+    providers: &HashMap<String, Arc<Provider>>,
+    raw_providers: &BTreeMap<String, ProviderFile>,
+    problems: &mut Problems,
+) -> Option<ModelRoute> {
+    let path = format!("models.\"{name}\"");
+    let kind = match m.kind.as_deref() {
+        None | Some("chat") => ModelKind::Chat,
+        Some("embeddings") => ModelKind::Embeddings,
+        Some(other) => {
+            problems.push(
+                format!("{path}.kind"),
+                format!("unknown kind `{other}`: use \"chat\" or \"embeddings\""),
+            );
+            ModelKind::Chat
+        }
+    };
+    if m.candidates.is_empty() {
+        problems.push(format!("{path}.candidates"), "needs at least one candidate");
+    }
+    if let (Some(window), Some(out)) = (m.context_window, m.max_output_tokens) {
+        if out > window {
+            problems.push(
+                format!("{path}.max_output_tokens"),
+                "is larger than context_window",
+            );
+        }
+    }
+    let mut candidates = Vec::new();
+    for (i, c) in m.candidates.iter().enumerate() {
+        let cpath = format!("{path}.candidates[{i}]");
+        if c.model.is_empty() {
+            problems.push(format!("{cpath}.model"), "must not be empty");
+        }
+        let Some(provider) = providers.get(&c.provider) else {
+            if !raw_providers.contains_key(&c.provider) {
+                problems.push(
+                    format!("{cpath}.provider"),
+                    format!(
+                        "unknown provider `{}`: define it under [providers]",
+                        c.provider
+                    ),
+                );
+            }
+            continue;
+        };
+        let protocol = match (provider.kind, c.api.as_deref()) {
+            (ProviderKind::OpenAi, None | Some("openai")) => Protocol::OpenAi,
+            (ProviderKind::Cloudflare, None | Some("native")) => Protocol::CloudflareNative,
+            (ProviderKind::Cloudflare, Some("openai")) => Protocol::CloudflareOpenAi,
+            (_, Some(other)) => {
+                problems.push(format!("{cpath}.api"), format!("`{other}` is not valid here: openai providers take \"openai\", cloudflare ones \"native\" or \"openai\""));
+                continue;
+            }
+        };
+        candidates.push(Candidate {
+            provider: provider.clone(),
+            model: c.model.clone(),
+            protocol,
+        });
+    }
+    Some(ModelRoute {
+        name: name.to_string(),
+        kind,
+        context_window: m.context_window,
+        max_output_tokens: m.max_output_tokens,
+        dimensions: m.dimensions,
+        owned_by: m.owned_by.clone(),
+        candidates,
+    })
+}
+
+fn render_models(models: &BTreeMap<String, ModelFile>) -> Bytes {
+    let data: Vec<serde_json::Value> = models
+        .iter()
+        .map(|(name, m)| model_object(name, m.owned_by.as_deref()))
+        .collect();
+    Bytes::from(serde_json::json!({"object": "list", "data": data}).to_string())
+}
+
+/// The OpenAI `model` object for one public model.
+pub fn model_object(name: &str, owned_by: Option<&str>) -> serde_json::Value {
+    serde_json::json!({"id": name, "object": "model", "created": 1_700_000_000u64, "owned_by": owned_by.unwrap_or("sluice")})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::load_str;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "KEY").then(|| "sk-upstream".to_string())
+    }
+
+    #[test]
+    fn reports_every_problem_with_its_path() {
+        let text = r#"
+            [server]
+            listen = ["nope"]
+            [timeouts]
+            connect = "soon"
+            [providers.a]
+            kind = "azure"
+            base_url = "ftp://x"
+            [models."m"]
+            candidates = [{ provider = "ghost", model = "x" }]
+            [[auth.keys]]
+            sha256 = "abc"
+            tenant = "t"
+        "#;
+        let problems = load_str(text, &env).err().unwrap().to_string();
+        for needle in [
+            "server.listen[0]",
+            "timeouts.connect",
+            "providers.a.kind",
+            "providers.a.base_url",
+            "models.\"m\".candidates[0].provider",
+            "auth.keys[0].sha256",
+        ] {
+            assert!(
+                problems.contains(needle),
+                "missing {needle} in:\n{problems}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_path() {
+        let problems = load_str("[server]\nlisten_addr = 1", &env)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(problems.contains("server"), "{problems}");
+        assert!(problems.contains("listen_addr"), "{problems}");
+    }
+}

@@ -1,0 +1,238 @@
+//! The raw shape of `config.toml`, exactly as written by the operator.
+//!
+//! These `…File` types only describe the TOML; they do no checking beyond types and unknown keys.
+//! [`super::validate`] turns them into the runtime [`super::Config`], reporting every problem with its
+//! TOML path. Durations are strings such as `"30s"` or `"250ms"`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Listening, threads, body limit. Restart-only except `body_limit_bytes`.
+    #[serde(default)]
+    pub server: ServerFile,
+    /// Upstream timeouts.
+    #[serde(default)]
+    pub timeouts: TimeoutsFile,
+    /// Prometheus endpoint settings.
+    #[serde(default)]
+    pub metrics: MetricsFile,
+    /// Logging settings.
+    #[serde(default)]
+    pub log: LogFile,
+    /// Upstream accounts by name.
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderFile>,
+    /// Public model name → route.
+    #[serde(default)]
+    pub models: BTreeMap<String, ModelFile>,
+    /// Gateway keys and JWT settings.
+    #[serde(default)]
+    pub auth: AuthFile,
+    /// Plan tiers by name (limits are enforced by the quota issue's policies).
+    #[serde(default)]
+    pub tiers: BTreeMap<String, TierFile>,
+    /// Extra `/v1/…` paths forwarded unchanged to a provider.
+    #[serde(default)]
+    pub passthrough: Vec<PassthroughFile>,
+}
+
+/// `[server]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFile {
+    /// Plain-HTTP listen addresses (HTTP/1.1 and h2c). Restart-only.
+    pub listen: Option<Vec<String>>,
+    /// Worker threads; 0 or absent = all cores. Restart-only.
+    pub threads: Option<usize>,
+    /// Accept HTTP/2 over plain TCP (prior knowledge). Restart-only.
+    pub h2c: Option<bool>,
+    /// Largest accepted request body, in bytes.
+    pub body_limit_bytes: Option<usize>,
+    /// How long a terminating process keeps accepting before draining. Restart-only.
+    pub grace_period: Option<String>,
+    /// How long in-flight requests (streams) may run after shutdown starts. Restart-only.
+    pub graceful_shutdown_timeout: Option<String>,
+    /// TLS termination. Restart-only.
+    pub tls: Option<TlsFile>,
+    /// Unix socket used for Pingora's zero-downtime upgrade hand-over. Restart-only.
+    pub upgrade_sock: Option<String>,
+}
+
+/// `[server.tls]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    /// TLS listen addresses.
+    pub listen: Vec<String>,
+    /// PEM certificate chain path.
+    pub cert_path: String,
+    /// PEM private key path.
+    pub key_path: String,
+}
+
+/// `[timeouts]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsFile {
+    /// TCP + TLS connect to an upstream.
+    pub connect: Option<String>,
+    /// From sending the request to the upstream's response headers.
+    pub first_byte: Option<String>,
+    /// Longest silence between two chunks of an upstream body.
+    pub idle: Option<String>,
+    /// Upper bound for a whole request, streams included.
+    pub total: Option<String>,
+    /// Longest time a slow client may take to accept one write.
+    pub downstream_write: Option<String>,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsFile {
+    /// Serve `/metrics` on the main listener (default true).
+    pub enabled: Option<bool>,
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`.
+    pub bearer_token: Option<String>,
+    /// Separate plain-HTTP address for `/metrics`, `/healthz`, `/readyz`. Restart-only.
+    pub admin_listen: Option<String>,
+}
+
+/// `[log]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogFile {
+    /// `error`, `warn`, `info`, `debug` or `trace`, or an env-filter directive. Restart-only.
+    pub level: Option<String>,
+    /// Log one JSON line per request (default true).
+    pub access_log: Option<bool>,
+}
+
+/// `[providers.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderFile {
+    /// `openai` (any OpenAI-compatible server) or `cloudflare` (Workers AI).
+    pub kind: String,
+    /// Base URL: `https://api.openai.com/v1`, or
+    /// `https://api.cloudflare.com/client/v4/accounts/ACCOUNT/ai` for Workers AI.
+    pub base_url: String,
+    /// The upstream credential (`${ENV_VAR}` reference).
+    pub api_key: Option<String>,
+    /// Extra PEM CA bundle trusted for this upstream, besides the OS store.
+    pub ca_file: Option<String>,
+    /// Idle keep-alive connections kept per host.
+    pub pool_max_idle_per_host: Option<usize>,
+}
+
+/// `[models.NAME]`: a public model and where it is served.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelFile {
+    /// `chat` (chat completions, completions, responses) or `embeddings`.
+    pub kind: Option<String>,
+    /// Context window in tokens (prompt + output).
+    pub context_window: Option<u64>,
+    /// Largest output in tokens.
+    pub max_output_tokens: Option<u64>,
+    /// Embedding vector size, when fixed by the model.
+    pub dimensions: Option<u64>,
+    /// `owned_by` shown in `/v1/models`.
+    pub owned_by: Option<String>,
+    /// Ordered candidates; the first one serves for now.
+    pub candidates: Vec<CandidateFile>,
+}
+
+/// One `(provider, upstream model)` candidate of a route.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CandidateFile {
+    /// Provider name from `[providers]`.
+    pub provider: String,
+    /// Upstream model id, e.g. `gpt-4o` or `@cf/meta/llama-3.1-8b-instruct`.
+    pub model: String,
+    /// Workers AI only: `native` (`/ai/run/{model}`, default) or `openai` (`/ai/v1`).
+    pub api: Option<String>,
+}
+
+/// `[auth]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthFile {
+    /// Gateway API keys.
+    #[serde(default)]
+    pub keys: Vec<KeyFile>,
+    /// Optional JWT mode.
+    pub jwt: Option<JwtFile>,
+}
+
+/// `[[auth.keys]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyFile {
+    /// Lower-case hex SHA-256 of the key (`sluice hash-key KEY` prints it).
+    pub sha256: Option<String>,
+    /// The key itself, only as an `${ENV_VAR}` reference; hashed at load and never kept.
+    pub key: Option<String>,
+    /// Tenant this key belongs to.
+    pub tenant: String,
+    /// Default plan tier for this tenant's users.
+    pub tier: Option<String>,
+    /// A label for logs (never the key itself).
+    pub name: Option<String>,
+}
+
+/// `[auth.jwt]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtFile {
+    /// `HS256` or `RS256`.
+    pub algorithm: String,
+    /// HS256 shared secret (≥ 32 bytes), as `${ENV_VAR}`.
+    pub secret: Option<String>,
+    /// RS256 public key, PEM text.
+    pub public_key_pem: Option<String>,
+    /// RS256 public key, PEM file path.
+    pub public_key_file: Option<String>,
+    /// Claim naming the plan tier (default `plan`).
+    pub plan_claim: Option<String>,
+    /// Claim naming the tenant (default: `tenant`; absent claim → `default_tenant`).
+    pub tenant_claim: Option<String>,
+    /// Tenant for tokens without a tenant claim.
+    pub default_tenant: Option<String>,
+    /// Tier for tokens without a plan claim.
+    pub default_tier: Option<String>,
+    /// Required `iss`, if set.
+    pub issuer: Option<String>,
+    /// Required `aud`, if set.
+    pub audience: Option<String>,
+}
+
+/// `[tiers.NAME]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierFile {
+    /// Monthly token quota per end user; absent = unlimited.
+    pub monthly_tokens: Option<u64>,
+    /// Requests per minute per end user.
+    pub requests_per_minute: Option<u64>,
+    /// Tokens per minute per end user.
+    pub tokens_per_minute: Option<u64>,
+    /// Models this tier may use; absent = all.
+    pub models: Option<Vec<String>>,
+}
+
+/// `[[passthrough]]`: a `/v1/…` prefix forwarded unchanged.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PassthroughFile {
+    /// Path prefix, e.g. `/v1/moderations`.
+    pub path_prefix: String,
+    /// Provider name (must be an `openai` kind).
+    pub provider: String,
+}

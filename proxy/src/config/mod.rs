@@ -1,0 +1,292 @@
+//! Configuration: the typed, validated snapshot every request reads, and how it is loaded.
+//!
+//! `config.toml` is parsed into the raw [`file::ConfigFile`], `${ENV}` references are expanded
+//! ([`env`]), and [`build`] validates everything at once into an immutable [`Config`]. A running
+//! gateway holds the current snapshot in [`live::LiveConfig`] and swaps it atomically on reload; each
+//! request keeps the `Arc<Config>` it started with, so a reload never changes a request mid-flight.
+
+pub mod build;
+pub mod env;
+pub mod file;
+pub mod live;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sluice_providers::{Endpoint, Protocol};
+
+use crate::identity::Identity;
+
+pub use build::build;
+
+/// One validated, immutable configuration snapshot.
+#[derive(Debug)]
+pub struct Config {
+    /// Listener and process settings (restart-only, except `body_limit`).
+    pub server: ServerSettings,
+    /// Upstream timeouts.
+    pub timeouts: Timeouts,
+    /// `/metrics` settings.
+    pub metrics: MetricsSettings,
+    /// Logging settings.
+    pub log: LogSettings,
+    /// Upstream accounts by name.
+    pub providers: HashMap<String, Arc<Provider>>,
+    /// Public model name → route.
+    pub models: HashMap<String, Arc<ModelRoute>>,
+    /// Pre-rendered `GET /v1/models` body.
+    pub models_listing: Bytes,
+    /// Gateway keys and JWT verification.
+    pub identity: Identity,
+    /// Plan tiers by name.
+    pub tiers: HashMap<String, Tier>,
+    /// Extra forwarded `/v1/…` prefixes.
+    pub passthrough: Vec<Passthrough>,
+    /// Non-fatal remarks found while validating (e.g. a literal secret).
+    pub warnings: Vec<String>,
+}
+
+/// Settings that only a restart (or zero-downtime upgrade) can change, plus the body limit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerSettings {
+    /// Plain listen addresses.
+    pub listen: Vec<String>,
+    /// Worker threads.
+    pub threads: usize,
+    /// Accept h2c.
+    pub h2c: bool,
+    /// Largest request body, bytes (applies to new requests on reload).
+    pub body_limit: usize,
+    /// Pingora grace period before draining.
+    pub grace_period: Duration,
+    /// Longest drain of in-flight requests.
+    pub graceful_shutdown_timeout: Duration,
+    /// TLS termination.
+    pub tls: Option<TlsSettings>,
+    /// Separate address for `/metrics` and health.
+    pub admin_listen: Option<String>,
+    /// Upgrade hand-over socket.
+    pub upgrade_sock: String,
+}
+
+/// TLS listener settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsSettings {
+    /// Addresses.
+    pub listen: Vec<String>,
+    /// Certificate chain path.
+    pub cert_path: String,
+    /// Key path.
+    pub key_path: String,
+}
+
+/// Upstream timeouts; see `[timeouts]` in `config.toml`.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Connect (TCP + TLS).
+    pub connect: Duration,
+    /// Request sent → response headers.
+    pub first_byte: Duration,
+    /// Between body chunks.
+    pub idle: Duration,
+    /// Whole request.
+    pub total: Duration,
+    /// One downstream write.
+    pub downstream_write: Duration,
+}
+
+/// `/metrics` settings.
+#[derive(Debug)]
+pub struct MetricsSettings {
+    /// Served on the main listener.
+    pub enabled: bool,
+    /// Required bearer token.
+    pub bearer_token: Option<Secret>,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    /// Filter directive.
+    pub level: String,
+    /// One JSON line per request.
+    pub access_log: bool,
+}
+
+/// A secret string: never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Which API family a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// OpenAI or any OpenAI-compatible server.
+    OpenAi,
+    /// Cloudflare Workers AI.
+    Cloudflare,
+}
+
+/// One upstream account.
+#[derive(Debug)]
+pub struct Provider {
+    /// Name from config (metrics label, logs).
+    pub name: String,
+    /// API family.
+    pub kind: ProviderKind,
+    /// Base URL without trailing slash.
+    pub base_url: String,
+    /// `Authorization` header value, marked sensitive.
+    pub authorization: Option<http::HeaderValue>,
+    /// Pooled HTTP client for this upstream.
+    pub client: reqwest::Client,
+}
+
+/// What a model route serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    /// Chat completions, completions, responses.
+    Chat,
+    /// Embeddings.
+    Embeddings,
+}
+
+impl ModelKind {
+    /// Whether this kind of model can serve `endpoint`.
+    pub fn serves(self, endpoint: Endpoint) -> bool {
+        match self {
+            ModelKind::Chat => !matches!(endpoint, Endpoint::Embeddings),
+            ModelKind::Embeddings => matches!(endpoint, Endpoint::Embeddings),
+        }
+    }
+}
+
+/// A public model and its ordered upstream candidates.
+#[derive(Debug)]
+pub struct ModelRoute {
+    /// Public name clients send.
+    pub name: String,
+    /// Chat or embeddings.
+    pub kind: ModelKind,
+    /// Context window, tokens.
+    pub context_window: Option<u64>,
+    /// Output limit, tokens.
+    pub max_output_tokens: Option<u64>,
+    /// Fixed embedding size.
+    pub dimensions: Option<u64>,
+    /// `owned_by` in `/v1/models`.
+    pub owned_by: Option<String>,
+    /// Candidates in order of preference.
+    pub candidates: Vec<Candidate>,
+}
+
+/// One `(provider, upstream model)` candidate.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// The upstream account.
+    pub provider: Arc<Provider>,
+    /// Upstream model id.
+    pub model: String,
+    /// Wire protocol used for this candidate.
+    pub protocol: Protocol,
+}
+
+/// A plan tier (enforced by the quota and rate-limit policies).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tier {
+    /// Monthly tokens per user; `None` = unlimited.
+    pub monthly_tokens: Option<u64>,
+    /// Requests per minute per user.
+    pub requests_per_minute: Option<u64>,
+    /// Tokens per minute per user.
+    pub tokens_per_minute: Option<u64>,
+    /// Allowed models; `None` = all.
+    pub models: Option<Vec<String>>,
+}
+
+/// A forwarded `/v1/…` prefix.
+#[derive(Debug)]
+pub struct Passthrough {
+    /// Path prefix.
+    pub path_prefix: String,
+    /// Target provider.
+    pub provider: Arc<Provider>,
+}
+
+/// Every problem found in a config file, each with its TOML path.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Problems(pub Vec<(String, String)>);
+
+impl Problems {
+    /// Records one problem at `path`.
+    pub fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push((path.into(), message.into()));
+    }
+
+    /// True when nothing was found.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (path, message)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            if path.is_empty() {
+                write!(f, "{message}")?;
+            } else {
+                write!(f, "{path}: {message}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problems {}
+
+/// Reads, expands and validates a config file using the process environment.
+pub fn load_file(path: &Path) -> Result<Config, Problems> {
+    #[allow(clippy::disallowed_methods)] // startup and reload only, never on the request path
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let mut p = Problems::default();
+        p.push("", format!("cannot read {}: {e}", path.display()));
+        p
+    })?;
+    load_str(&text, &|name| std::env::var(name).ok())
+}
+
+/// Parses, expands and validates config text; `lookup` resolves `${ENV}` references.
+pub fn load_str(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Config, Problems> {
+    let mut problems = Problems::default();
+    let mut value: toml::Value = toml::from_str(text).map_err(|e| {
+        let mut p = Problems::default();
+        p.push("", format!("not valid TOML: {e}"));
+        p
+    })?;
+    env::interpolate(&mut value, "", lookup, &mut problems);
+    let file: file::ConfigFile = match serde_path_to_error::deserialize(value) {
+        Ok(file) => file,
+        Err(e) => {
+            problems.push(e.path().to_string(), e.inner().to_string());
+            return Err(problems);
+        }
+    };
+    let config = build(file, &mut problems);
+    if problems.is_empty() {
+        config.ok_or(problems)
+    } else {
+        Err(problems)
+    }
+}

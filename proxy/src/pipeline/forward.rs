@@ -1,0 +1,399 @@
+//! Model requests (chat, embeddings, completions, responses): validate, route, translate, call the
+//! upstream, and relay the answer — JSON in one piece, SSE event by event as it arrives.
+//!
+//! Architecture invariant: nothing is written downstream before the upstream has answered with
+//! its headers, so later issues can retry or fail over inside [`call_upstream`]'s caller; once the
+//! first byte is out, a failure ends the stream with an OpenAI error event instead.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use pingora::proxy::Session;
+use serde_json::{Map, Value};
+use sluice_providers::{
+    self as providers, Endpoint, PreparedRequest, Protocol, StreamTranslator, Usage,
+};
+
+use super::context::{RequestContext, StreamAbort};
+use super::respond;
+use crate::config::{Candidate, Config};
+use crate::error::GatewayError;
+use crate::identity::{self, Caller};
+use crate::state::AppState;
+use crate::upstream;
+
+/// Handles one model request whose body has been read.
+pub async fn serve(
+    state: &AppState,
+    config: &Config,
+    session: &mut Session,
+    ctx: &mut RequestContext,
+    endpoint: Endpoint,
+    caller: &Caller,
+    body: &[u8],
+) -> Result<(), GatewayError> {
+    let request: Map<String, Value> = parse_object(body)?;
+    let summary = providers::validate(endpoint, &request)?;
+    ctx.model_asked = Some(summary.model.clone());
+    ctx.stream = summary.stream;
+
+    let header_user = session
+        .req_header()
+        .headers
+        .get("x-sluice-user")
+        .and_then(|v| v.to_str().ok());
+    let user = identity::end_user(caller, summary.user.as_deref(), header_user);
+    if user.len() > identity::MAX_USER_LEN {
+        return Err(GatewayError::InvalidRequest(providers::InvalidRequest {
+            message: format!(
+                "The end-user id is longer than {} bytes.",
+                identity::MAX_USER_LEN
+            ),
+            param: Some("user".to_string()),
+            code: Some("invalid_value"),
+        }));
+    }
+    ctx.user = Some(user);
+
+    let route = config
+        .models
+        .get(&summary.model)
+        .ok_or_else(|| GatewayError::ModelNotFound(summary.model.clone()))?;
+    ctx.route = Some(route.clone());
+    if !route.kind.serves(endpoint) {
+        return Err(GatewayError::WrongEndpoint {
+            model: route.name.clone(),
+            endpoint: endpoint_path(endpoint),
+        });
+    }
+    let candidate = route
+        .candidates
+        .first()
+        .ok_or_else(|| GatewayError::NoCandidate(route.name.clone()))?;
+    if let (Some(asked), Some(fixed), Protocol::CloudflareNative) =
+        (summary.dimensions, route.dimensions, candidate.protocol)
+    {
+        if asked != fixed {
+            return Err(GatewayError::InvalidRequest(providers::InvalidRequest {
+                message: format!("The model `{}` produces {fixed}-dimensional embeddings; `dimensions` = {asked} cannot be honoured. Leave `dimensions` out or set it to {fixed}.", route.name),
+                param: Some("dimensions".to_string()),
+                code: Some("invalid_value"),
+            }));
+        }
+    }
+
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let response_id = format!(
+        "{}{}",
+        id_prefix(endpoint),
+        ctx.request_id.trim_start_matches("req_")
+    );
+    let prepared = providers::prepare(
+        endpoint,
+        candidate.protocol,
+        &request,
+        &summary,
+        &candidate.model,
+        response_id,
+        created,
+    )?;
+    ctx.provider = Some(candidate.provider.name.clone());
+    ctx.model_used = Some(candidate.model.clone());
+
+    let upstream_start = Instant::now();
+    let Some(resp) = call_upstream(state, config, session, ctx, candidate, &prepared).await? else {
+        return Ok(());
+    };
+    if prepared.stream {
+        relay_stream(
+            config,
+            session,
+            ctx,
+            candidate,
+            &prepared,
+            resp,
+            upstream_start,
+        )
+        .await
+    } else {
+        relay_json(
+            config,
+            session,
+            ctx,
+            candidate,
+            &prepared,
+            resp,
+            upstream_start,
+        )
+        .await
+    }
+}
+
+/// Sends the request and waits for a successful answer's headers. `Ok(None)`: the client left
+/// first (the upstream call was cancelled by dropping it).
+async fn call_upstream(
+    state: &AppState,
+    config: &Config,
+    session: &mut Session,
+    ctx: &mut RequestContext,
+    candidate: &Candidate,
+    prepared: &PreparedRequest,
+) -> Result<Option<reqwest::Response>, GatewayError> {
+    state.metrics.upstream_requests.inc();
+    let started = Instant::now();
+    let attempt = async {
+        let mut resp =
+            upstream::send(candidate, prepared, &ctx.request_id, &config.timeouts).await?;
+        let status = resp.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(resp);
+        }
+        let body =
+            upstream::read_body(&mut resp, config.timeouts.idle, &candidate.provider.name).await?;
+        Err(GatewayError::Upstream(providers::translate_error(
+            candidate.protocol,
+            status,
+            &body,
+        )))
+    };
+    let outcome = tokio::select! {
+        r = attempt => Some(r),
+        _ = session.read_body_or_idle(true) => None,
+    };
+    match outcome {
+        None => {
+            ctx.status = 499;
+            ctx.stream_abort = Some(StreamAbort::ClientGone);
+            ctx.upstream_elapsed = Some(started.elapsed());
+            Ok(None)
+        }
+        Some(Err(GatewayError::Upstream(e))) => {
+            ctx.upstream_elapsed = Some(started.elapsed());
+            if e.credentials_rejected {
+                state
+                    .metrics
+                    .upstream_auth_failures
+                    .with_label_values(&[candidate.provider.name.as_str()])
+                    .inc();
+                tracing::error!(
+                    request_id = %ctx.request_id,
+                    provider = %candidate.provider.name,
+                    upstream_status = e.upstream_status,
+                    "UPSTREAM REJECTED SLUICE'S CREDENTIALS: check the provider's api_key in config"
+                );
+            }
+            Err(GatewayError::Upstream(e))
+        }
+        Some(Err(e)) => {
+            ctx.upstream_elapsed = Some(started.elapsed());
+            Err(e)
+        }
+        Some(Ok(resp)) => Ok(Some(resp)),
+    }
+}
+
+async fn relay_json(
+    config: &Config,
+    session: &mut Session,
+    ctx: &mut RequestContext,
+    candidate: &Candidate,
+    prepared: &PreparedRequest,
+    mut resp: reqwest::Response,
+    upstream_start: Instant,
+) -> Result<(), GatewayError> {
+    let read = upstream::read_body(&mut resp, config.timeouts.idle, &candidate.provider.name);
+    let body = tokio::select! {
+        r = read => Some(r),
+        _ = session.read_body_or_idle(true) => None,
+    };
+    ctx.upstream_elapsed = Some(upstream_start.elapsed());
+    let Some(body) = body else {
+        ctx.status = 499;
+        ctx.stream_abort = Some(StreamAbort::ClientGone);
+        return Ok(());
+    };
+    let translated = providers::translate_body_bytes(&prepared.response, body?)
+        .map_err(GatewayError::Upstream)?;
+    ctx.usage = translated.usage;
+    ctx.usage_estimated = translated.usage_estimated;
+    let headers = [
+        ("x-sluice-model", candidate.model.as_str()),
+        ("x-sluice-provider", candidate.provider.name.as_str()),
+    ];
+    // A write error means the client left after the answer was complete: nothing to undo.
+    let _ = respond::json(session, ctx, 200, translated.body, &headers).await;
+    Ok(())
+}
+
+enum Step {
+    Chunk(Result<Option<Bytes>, GatewayError>),
+    ClientGone,
+    Deadline,
+}
+
+async fn relay_stream(
+    config: &Config,
+    session: &mut Session,
+    ctx: &mut RequestContext,
+    candidate: &Candidate,
+    prepared: &PreparedRequest,
+    mut resp: reqwest::Response,
+    upstream_start: Instant,
+) -> Result<(), GatewayError> {
+    let provider = candidate.provider.name.as_str();
+    let is_sse = resp
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if !is_sse {
+        ctx.upstream_elapsed = Some(upstream_start.elapsed());
+        return Err(GatewayError::UpstreamProtocol {
+            provider: provider.to_string(),
+        });
+    }
+    let headers = [
+        ("x-sluice-model", candidate.model.as_str()),
+        ("x-sluice-provider", provider),
+    ];
+    if respond::sse_header(session, ctx, &headers).await.is_err() {
+        ctx.stream_abort = Some(StreamAbort::ClientGone);
+        return Ok(());
+    }
+    let deadline = tokio::time::Instant::from_std(ctx.start + config.timeouts.total);
+    let mut translator = StreamTranslator::new(&prepared.response);
+    let mut out: Vec<Bytes> = Vec::with_capacity(4);
+    loop {
+        let step = tokio::select! {
+            r = upstream::next_chunk(&mut resp, config.timeouts.idle, provider) => Step::Chunk(r),
+            _ = session.read_body_or_idle(true) => Step::ClientGone,
+            _ = tokio::time::sleep_until(deadline) => Step::Deadline,
+        };
+        let failure = match step {
+            Step::ClientGone => {
+                ctx.stream_abort = Some(StreamAbort::ClientGone);
+                break;
+            }
+            Step::Deadline => GatewayError::UpstreamTimeout {
+                provider: provider.to_string(),
+            },
+            Step::Chunk(Err(e)) => e,
+            Step::Chunk(Ok(None)) => match translator.finish(&mut out) {
+                Err(e) => GatewayError::Upstream(e),
+                Ok(()) if translator.is_complete() => {
+                    if write_events(session, ctx, &mut out).await.is_ok() {
+                        let _ = session.write_response_body(None, true).await;
+                    } else {
+                        ctx.stream_abort = Some(StreamAbort::ClientGone);
+                    }
+                    break;
+                }
+                // The upstream closed without its terminal event: the answer is truncated.
+                Ok(()) => GatewayError::UpstreamProtocol {
+                    provider: provider.to_string(),
+                },
+            },
+            Step::Chunk(Ok(Some(chunk))) => match translator.push(&chunk, &mut out) {
+                Err(e) => GatewayError::Upstream(e),
+                Ok(()) => {
+                    if write_events(session, ctx, &mut out).await.is_err() {
+                        ctx.stream_abort = Some(StreamAbort::ClientGone);
+                        break;
+                    }
+                    continue;
+                }
+            },
+        };
+        // The stream failed after bytes went downstream: end it with an OpenAI error event.
+        // Events already decoded from the failing chunk are sent first.
+        let _ = write_events(session, ctx, &mut out).await;
+        ctx.stream_abort = Some(if matches!(failure, GatewayError::UpstreamTimeout { .. }) {
+            StreamAbort::IdleTimeout
+        } else {
+            StreamAbort::UpstreamError
+        });
+        ctx.error = Some((
+            failure.domain(),
+            failure.parts().2.unwrap_or("error").to_string(),
+        ));
+        tracing::warn!(request_id = %ctx.request_id, provider, error = %failure, "stream failed mid-way");
+        let _ = session
+            .write_response_body(Some(error_event(&failure)), true)
+            .await;
+        break;
+    }
+    drop(resp);
+    ctx.upstream_elapsed = Some(upstream_start.elapsed());
+    ctx.usage = translator.usage();
+    if ctx.usage.is_none() {
+        let prompt = prepared.response.prompt_tokens_estimate;
+        let completion = providers::estimate_tokens(translator.completion_text());
+        ctx.usage = Some(Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: prompt + completion,
+            ..Usage::default()
+        });
+        ctx.usage_estimated = true;
+    }
+    Ok(())
+}
+
+async fn write_events(
+    session: &mut Session,
+    ctx: &mut RequestContext,
+    out: &mut Vec<Bytes>,
+) -> respond::WriteResult {
+    for event in out.drain(..) {
+        if ctx.first_byte.is_none() {
+            ctx.first_byte = Some(ctx.start.elapsed());
+        }
+        session.write_response_body(Some(event), false).await?;
+    }
+    Ok(())
+}
+
+/// `data: {"error": {...}}\n\n` for a stream that fails mid-way.
+pub fn error_event(err: &GatewayError) -> Bytes {
+    let body = err.body();
+    let mut event = Vec::with_capacity(body.len() + 8);
+    event.extend_from_slice(b"data: ");
+    event.extend_from_slice(&body);
+    event.extend_from_slice(b"\n\n");
+    Bytes::from(event)
+}
+
+/// Parses the body as a JSON object.
+pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, GatewayError> {
+    if body.is_empty() {
+        return Err(GatewayError::InvalidJson("the body is empty".to_string()));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(GatewayError::InvalidJson(
+            "the body is not a JSON object".to_string(),
+        )),
+        Err(e) => Err(GatewayError::InvalidJson(e.to_string())),
+    }
+}
+
+fn endpoint_path(endpoint: Endpoint) -> &'static str {
+    match endpoint {
+        Endpoint::ChatCompletions => "/v1/chat/completions",
+        Endpoint::Embeddings => "/v1/embeddings",
+        Endpoint::Completions => "/v1/completions",
+        Endpoint::Responses => "/v1/responses",
+    }
+}
+
+fn id_prefix(endpoint: Endpoint) -> &'static str {
+    match endpoint {
+        Endpoint::ChatCompletions => "chatcmpl-",
+        Endpoint::Embeddings => "emb-",
+        Endpoint::Completions => "cmpl-",
+        Endpoint::Responses => "resp_",
+    }
+}

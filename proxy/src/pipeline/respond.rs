@@ -1,0 +1,103 @@
+//! Writing responses downstream: JSON bodies, OpenAI-shaped errors, SSE headers.
+//!
+//! Every response carries `x-request-id`. Errors also carry `x-should-retry` so that SDK retries
+//! never stack on top of a refusal that retrying cannot fix.
+
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+
+use super::context::RequestContext;
+use crate::error::GatewayError;
+
+/// Result of a downstream write: `Err` means the client is gone.
+pub type WriteResult = pingora::Result<()>;
+
+/// A response header with the headers every Sluice response carries.
+pub fn header(
+    status: u16,
+    ctx: &RequestContext,
+    content_type: &'static str,
+) -> pingora::Result<ResponseHeader> {
+    let mut h = ResponseHeader::build(status, Some(8))?;
+    h.insert_header("content-type", content_type)?;
+    h.insert_header("x-request-id", ctx.request_id.as_str())?;
+    Ok(h)
+}
+
+/// Writes a complete JSON response.
+pub async fn json(
+    session: &mut Session,
+    ctx: &mut RequestContext,
+    status: u16,
+    body: Bytes,
+    extra: &[(&'static str, &str)],
+) -> WriteResult {
+    let mut h = header(status, ctx, "application/json")?;
+    h.insert_header("content-length", body.len())?;
+    for (name, value) in extra {
+        h.insert_header(*name, *value)?;
+    }
+    ctx.status = status;
+    session.write_response_header(Box::new(h), false).await?;
+    session.write_response_body(Some(body), true).await
+}
+
+/// Writes an error in OpenAI shape and records it in the context.
+pub async fn error(
+    session: &mut Session,
+    ctx: &mut RequestContext,
+    err: &GatewayError,
+) -> WriteResult {
+    ctx.record_error(err);
+    if matches!(err, GatewayError::Internal(_)) {
+        tracing::error!(request_id = %ctx.request_id, error = ?err, "internal error");
+    }
+    let mut h = header(err.status(), ctx, "application/json")?;
+    let body = err.body();
+    h.insert_header("content-length", body.len())?;
+    h.insert_header(
+        "x-should-retry",
+        if err.should_retry() { "true" } else { "false" },
+    )?;
+    match err {
+        GatewayError::Upstream(_)
+        | GatewayError::UpstreamUnreachable { .. }
+        | GatewayError::UpstreamTimeout { .. }
+        | GatewayError::UpstreamProtocol { .. }
+        | GatewayError::NoCandidate(_) => {
+            h.insert_header("x-sluice-error-source", "upstream")?;
+        }
+        GatewayError::MethodNotAllowed { allowed, .. } => {
+            h.insert_header("allow", *allowed)?;
+            h.insert_header("x-sluice-error-source", "gateway")?;
+        }
+        _ => h.insert_header("x-sluice-error-source", "gateway")?,
+    }
+    if matches!(err, GatewayError::BodyTooLarge { .. }) {
+        // The rest of the body is unread: do not reuse the connection.
+        session.set_keepalive(None);
+        h.insert_header("connection", "close")?;
+    }
+    session.write_response_header(Box::new(h), false).await?;
+    session.write_response_body(Some(body), true).await
+}
+
+/// Writes the header of an SSE response.
+pub async fn sse_header(
+    session: &mut Session,
+    ctx: &mut RequestContext,
+    extra: &[(&'static str, &str)],
+) -> WriteResult {
+    let mut h = header(200, ctx, "text/event-stream")?;
+    h.insert_header("cache-control", "no-cache")?;
+    h.insert_header("x-accel-buffering", "no")?;
+    if !session.is_http2() {
+        h.insert_header("transfer-encoding", "chunked")?;
+    }
+    for (name, value) in extra {
+        h.insert_header(*name, *value)?;
+    }
+    ctx.status = 200;
+    session.write_response_header(Box::new(h), false).await
+}

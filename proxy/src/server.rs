@@ -1,0 +1,104 @@
+//! Process bootstrap: Pingora server, listeners (plain with h2c, optional TLS with h2, optional
+//! admin address), worker threads, graceful shutdown windows, and the config watcher.
+//!
+//! Everything here is fixed for the life of the process; `config.toml` changes to these settings
+//! take effect through a restart or Pingora's zero-downtime upgrade (`--upgrade` + SIGQUIT).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::apps::HttpServerOptions;
+use pingora::listeners::tls::TlsSettings;
+use pingora::prelude::Opt;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{Server, ShutdownWatch};
+use pingora::services::background::{background_service, BackgroundService};
+
+use crate::config::live;
+use crate::service::SluiceService;
+use crate::state::AppState;
+
+/// How often the config file is checked for changes.
+pub const CONFIG_POLL: Duration = Duration::from_secs(1);
+
+/// Process options from the command line.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RunOptions {
+    /// Take over listening sockets from a running instance (zero-downtime upgrade).
+    pub upgrade: bool,
+    /// Detach into the background.
+    pub daemon: bool,
+}
+
+/// Builds the Pingora server for `state`'s config. Call `run_forever` on the result.
+pub fn build(state: Arc<AppState>, opts: RunOptions) -> anyhow::Result<Server> {
+    let config = state.config();
+    let s = &config.server;
+    let conf = ServerConf {
+        threads: s.threads,
+        grace_period_seconds: Some(s.grace_period.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(s.graceful_shutdown_timeout.as_secs()),
+        upgrade_sock: s.upgrade_sock.clone(),
+        pid_file: format!("{}.pid", s.upgrade_sock.trim_end_matches(".sock")),
+        daemon: opts.daemon,
+        ..ServerConf::default()
+    };
+    let opt = Opt {
+        upgrade: opts.upgrade,
+        daemon: opts.daemon,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    server.bootstrap();
+
+    let mut api = pingora::proxy::http_proxy_service_with_name(
+        &server.configuration,
+        SluiceService::api(state.clone()),
+        "sluice-api",
+    );
+    if let Some(app) = api.app_logic_mut() {
+        let mut options = HttpServerOptions::default();
+        options.h2c = s.h2c;
+        app.server_options = Some(options);
+    }
+    for addr in &s.listen {
+        api.add_tcp(addr);
+    }
+    if let Some(tls) = &s.tls {
+        for addr in &tls.listen {
+            let mut settings = TlsSettings::intermediate(&tls.cert_path, &tls.key_path)
+                .map_err(|e| anyhow::anyhow!("TLS certificate or key unusable: {e}"))?;
+            settings.enable_h2();
+            api.add_tls_with_settings(addr, None, settings);
+        }
+    }
+    server.add_service(api);
+
+    if let Some(addr) = &s.admin_listen {
+        let mut admin = pingora::proxy::http_proxy_service_with_name(
+            &server.configuration,
+            SluiceService::admin(state.clone()),
+            "sluice-admin",
+        );
+        admin.add_tcp(addr);
+        server.add_service(admin);
+    }
+    server.add_service(background_service(
+        "config-watcher",
+        ConfigWatcher { state },
+    ));
+    Ok(server)
+}
+
+/// Reloads the config on SIGHUP and on file change.
+struct ConfigWatcher {
+    state: Arc<AppState>,
+}
+
+#[async_trait]
+impl BackgroundService for ConfigWatcher {
+    async fn start(&self, shutdown: ShutdownWatch) {
+        live::watch(self.state.clone(), CONFIG_POLL, shutdown).await;
+    }
+}

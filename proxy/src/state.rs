@@ -1,0 +1,53 @@
+//! Process-wide state shared by every request: the live config and the metrics.
+//!
+//! Architecture invariant: state that must survive a reload (metrics now; quota counters and
+//! breakers in later issues) lives here, never inside a [`Config`] snapshot.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::config::live::LiveConfig;
+use crate::config::Config;
+use crate::telemetry::metrics::Metrics;
+
+/// Shared by all services and background tasks.
+pub struct AppState {
+    /// Current config snapshot, swapped on reload.
+    pub live: LiveConfig,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    access_log: AtomicBool,
+}
+
+impl AppState {
+    /// Wraps an initial config.
+    pub fn new(
+        config: Config,
+        path: Option<std::path::PathBuf>,
+    ) -> Result<Arc<AppState>, prometheus::Error> {
+        let metrics = Metrics::new()?;
+        metrics.config_version.set(1);
+        let access_log = AtomicBool::new(config.log.access_log);
+        Ok(Arc::new(AppState {
+            live: LiveConfig::new(config, path),
+            metrics,
+            access_log,
+        }))
+    }
+
+    /// The snapshot a new request should use.
+    pub fn config(&self) -> Arc<Config> {
+        self.live.current()
+    }
+
+    /// Whether access-log lines are written (follows the config on reload).
+    pub fn access_log_enabled(&self) -> bool {
+        self.access_log.load(Ordering::Relaxed)
+    }
+
+    /// Applies the reload-able process-wide switches of a new config.
+    pub fn apply(&self, config: &Config) {
+        self.access_log
+            .store(config.log.access_log, Ordering::Relaxed);
+    }
+}
