@@ -1,0 +1,54 @@
+use std::process::Command;
+
+use crate::harness::Gateway;
+
+fn run(gw: &Gateway, program: &str, script: &str) {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = Command::new(program)
+        .arg(format!("{root}/{script}"))
+        .envs(gw.sdk_env())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program}: {e} (the README's test command installs it)")
+        });
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{stdout}\n{stderr}\nsluice log:\n{}",
+        gw.log()
+    );
+}
+
+#[tokio::test]
+async fn official_python_sdk() {
+    let gw = Gateway::start().await;
+    let gw = tokio::task::spawn_blocking(move || {
+        run(&gw, "python3", "tests/sdk/python/test_openai_sdk.py");
+        gw
+    })
+    .await
+    .unwrap();
+    drop(gw);
+}
+
+#[tokio::test]
+async fn official_node_sdk() {
+    let gw = Gateway::start().await;
+    assert!(
+        std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/sdk/node/node_modules/openai"
+        ))
+        .exists(),
+        "run `npm ci --prefix tests/sdk/node` first (the README's test command does)"
+    );
+    let gw = tokio::task::spawn_blocking(move || {
+        run(&gw, "node", "tests/sdk/node/test.mjs");
+        gw
+    })
+    .await
+    .unwrap();
+    drop(gw);
+}

@@ -1,0 +1,32 @@
+//! Integration tests: the real `sluice` binary, started per test on a free port, against the
+//! in-process mock upstream (`tests/mock-upstream`).
+
+// Test code: a panic is a test failure, which is what we want.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
+
+// Shared rig: mock upstream + sluice process + helpers.
+mod harness;
+
+// Identity: gateway keys, JWT, the key never forwarded upstream.
+mod auth;
+// Non-streaming chat on OpenAI, Workers AI native and Workers AI OpenAI-compatible routes.
+mod chat;
+// The shipped config.toml loads, and `sluice check` reports problems with TOML paths.
+mod config_file;
+// Embeddings: strings, arrays, token ids, base64, dimensions, on both providers.
+mod embeddings;
+// Models, health, readiness, metrics, 404/405, request ids, pass-through.
+mod endpoints;
+// Bad input of every kind gets the right 4xx; upstream failures map to OpenAI-shaped errors.
+mod errors;
+// Hot reload: routes swap under a live stream, invalid files are rejected.
+mod reload;
+// The official OpenAI SDKs (Python and Node) against Sluice.
+mod sdk;
+// SSE: chunk-by-chunk relay, usage chunk handling, mid-stream failures, client disconnects.
+mod streaming;
