@@ -25,7 +25,9 @@ fn run(gw: &Gateway, program: &str, script: &str) {
 async fn official_python_sdk() {
     let gw = Gateway::start().await;
     let gw = tokio::task::spawn_blocking(move || {
-        run(&gw, "python3", "tests/sdk/python/test_openai_sdk.py");
+        // scripts/test.sh installs the SDK in a venv and points SLUICE_TEST_PYTHON at it.
+        let python = std::env::var("SLUICE_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
+        run(&gw, &python, "tests/sdk/python/test_openai_sdk.py");
         gw
     })
     .await
