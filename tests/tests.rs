@@ -30,3 +30,5 @@ mod reload;
 mod sdk;
 // SSE: chunk-by-chunk relay, usage chunk handling, mid-stream failures, client disconnects.
 mod streaming;
+// TLS: downstream termination with HTTP/2 via ALPN; upstream certificates verified, `ca_file` trusted.
+mod tls;

@@ -182,6 +182,7 @@ fn server_settings(file: &ConfigFile, problems: &mut Problems) -> ServerSettings
         for (i, addr) in t.listen.iter().enumerate() {
             check_addr(addr, &format!("server.tls.listen[{i}]"), problems);
         }
+        check_tls_files(&t.cert_path, &t.key_path, problems);
         TlsSettings {
             listen: t.listen.clone(),
             cert_path: t.cert_path.clone(),
@@ -224,6 +225,33 @@ fn server_settings(file: &ConfigFile, problems: &mut Problems) -> ServerSettings
             .upgrade_sock
             .clone()
             .unwrap_or_else(|| "/tmp/sluice_upgrade.sock".to_string()),
+    }
+}
+
+/// Pingora panics on unreadable TLS files at startup; catch that here with a TOML path instead.
+fn check_tls_files(cert_path: &str, key_path: &str, problems: &mut Problems) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    match CertificateDer::pem_file_iter(cert_path) {
+        Ok(certs) => {
+            let certs: Result<Vec<_>, _> = certs.collect();
+            if !certs.is_ok_and(|c| !c.is_empty()) {
+                problems.push(
+                    "server.tls.cert_path",
+                    format!("`{cert_path}` holds no PEM certificate"),
+                );
+            }
+        }
+        Err(e) => problems.push(
+            "server.tls.cert_path",
+            format!("cannot read `{cert_path}`: {e}"),
+        ),
+    }
+    if let Err(e) = PrivateKeyDer::from_pem_file(key_path) {
+        problems.push(
+            "server.tls.key_path",
+            format!("`{key_path}` is not a readable PEM private key: {e}"),
+        );
     }
 }
 
@@ -488,6 +516,14 @@ mod tests {
                 "missing {needle} in:\n{problems}"
             );
         }
+    }
+
+    #[test]
+    fn unreadable_tls_files_are_reported() {
+        let text = "[server.tls]\nlisten = [\"127.0.0.1:8443\"]\ncert_path = \"/nonexistent/cert.pem\"\nkey_path = \"/nonexistent/key.pem\"\n";
+        let problems = load_str(text, &env).err().unwrap().to_string();
+        assert!(problems.contains("server.tls.cert_path"), "{problems}");
+        assert!(problems.contains("server.tls.key_path"), "{problems}");
     }
 
     #[test]

@@ -208,6 +208,66 @@ mod tests {
         assert!(v.verify(none).is_err());
     }
 
+    const RS_PRIVATE: &str = include_str!("testdata/rs256-test-private.pem");
+    const RS_PUBLIC: &str = include_str!("testdata/rs256-test-public.pem");
+
+    fn rs_verifier() -> JwtVerifier {
+        let file = JwtFile {
+            algorithm: "RS256".into(),
+            secret: None,
+            public_key_pem: Some(RS_PUBLIC.into()),
+            public_key_file: None,
+            plan_claim: Some("tier".into()),
+            tenant_claim: None,
+            default_tenant: None,
+            default_tier: None,
+            issuer: Some("https://auth.example".into()),
+            audience: Some("sluice".into()),
+        };
+        JwtVerifier::from_config(&file, &mut Problems::default()).unwrap()
+    }
+
+    #[test]
+    fn rs256_tokens_are_verified_with_issuer_and_audience() {
+        let key = EncodingKey::from_rsa_pem(RS_PRIVATE.as_bytes()).unwrap();
+        let header = Header::new(Algorithm::RS256);
+        let claims = json!({"sub": "bob", "tier": "enterprise", "tenant": "t1", "iss": "https://auth.example", "aud": "sluice", "exp": exp()});
+        let caller = rs_verifier()
+            .verify(&encode(&header, &claims, &key).unwrap())
+            .unwrap();
+        assert_eq!(
+            (caller.subject.as_deref(), &*caller.tier, &*caller.tenant),
+            (Some("bob"), "enterprise", "t1")
+        );
+        let wrong_aud =
+            json!({"sub": "bob", "iss": "https://auth.example", "aud": "other", "exp": exp()});
+        assert!(rs_verifier()
+            .verify(&encode(&header, &wrong_aud, &key).unwrap())
+            .is_err());
+    }
+
+    #[test]
+    fn hs_rs_algorithm_confusion_is_refused() {
+        // An HS256 token signed with the RSA *public* key as the HMAC secret must not pass an
+        // RS256 verifier (the classic key-confusion attack).
+        let forged = encode(
+            &Header::new(Algorithm::HS256),
+            &json!({"sub": "mallory", "iss": "https://auth.example", "aud": "sluice", "exp": exp()}),
+            &EncodingKey::from_secret(RS_PUBLIC.as_bytes()),
+        )
+        .unwrap();
+        assert!(rs_verifier().verify(&forged).is_err());
+        // And an RS256 token does not pass an HS256 verifier.
+        let key = EncodingKey::from_rsa_pem(RS_PRIVATE.as_bytes()).unwrap();
+        let rs = encode(
+            &Header::new(Algorithm::RS256),
+            &json!({"sub": "x", "exp": exp()}),
+            &key,
+        )
+        .unwrap();
+        assert!(verifier().verify(&rs).is_err());
+    }
+
     #[test]
     fn refuses_weak_secrets() {
         let file = JwtFile {
