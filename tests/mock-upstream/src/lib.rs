@@ -30,6 +30,7 @@ mod control;
 mod fault;
 mod openai;
 mod options;
+mod redis_server;
 mod reply;
 mod router;
 mod server;
@@ -48,6 +49,7 @@ use tokio::task::JoinHandle;
 pub use calls::CallRecord;
 pub use fault::Fault;
 pub use options::MockOptions;
+pub use redis_server::RedisServer;
 
 use state::State;
 
