@@ -40,10 +40,7 @@ fn request_path(c: &mut Criterion) {
             black_box(serde_json::to_vec(&v).unwrap())
         })
     });
-    for (name, protocol) in [
-        ("openai", Protocol::OpenAi),
-        ("cloudflare native", Protocol::CloudflareNative),
-    ] {
+    for (name, protocol) in [("openai", Protocol::OpenAi), ("cloudflare native", Protocol::CloudflareNative)] {
         g.bench_function(format!("parse + validate + prepare ({name})"), |b| {
             b.iter(|| {
                 let map: Map<String, Value> = serde_json::from_slice(black_box(&body)).unwrap();
@@ -80,9 +77,7 @@ fn openai_stream() -> Vec<u8> {
 fn native_stream() -> Vec<u8> {
     let mut s = String::new();
     for i in 0..20 {
-        s.push_str(&format!(
-            "data: {{\"response\":\"tok{i} \",\"p\":\"abcdef\"}}\n\n"
-        ));
+        s.push_str(&format!("data: {{\"response\":\"tok{i} \",\"p\":\"abcdef\"}}\n\n"));
     }
     s.push_str("data: {\"response\":\"\",\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":20,\"total_tokens\":29}}\n\ndata: [DONE]\n\n");
     s.into_bytes()
@@ -94,23 +89,11 @@ fn sse(c: &mut Criterion) {
     let mut g = c.benchmark_group("sse relay (20 events, one network chunk per event)");
     for (name, protocol, stream) in [
         ("openai pass-through", Protocol::OpenAi, openai_stream()),
-        (
-            "cloudflare native → openai",
-            Protocol::CloudflareNative,
-            native_stream(),
-        ),
+        ("cloudflare native → openai", Protocol::CloudflareNative, native_stream()),
     ] {
-        let ctx = providers::prepare(
-            Endpoint::ChatCompletions,
-            protocol,
-            &map,
-            &summary,
-            "m",
-            "chatcmpl-x".into(),
-            1,
-        )
-        .unwrap()
-        .response;
+        let ctx = providers::prepare(Endpoint::ChatCompletions, protocol, &map, &summary, "m", "chatcmpl-x".into(), 1)
+            .unwrap()
+            .response;
         let chunks: Vec<&[u8]> = stream
             .split_inclusive(|b| *b == b'\n')
             .collect::<Vec<_>>()
@@ -143,33 +126,23 @@ fn sse(c: &mut Criterion) {
 fn auth(c: &mut Criterion) {
     let keys = (0..1000)
         .map(|i| KeyFile {
-            sha256: Some(hex::encode(identity::hash_key(&format!(
-                "sk-key-{i:06}-padding"
-            )))),
+            sha256: Some(hex::encode(identity::hash_key(&format!("sk-key-{i:06}-padding")))),
             key: None,
             tenant: format!("t{i}"),
             tier: None,
             name: None,
         })
         .collect();
-    let id = identity::build(
-        &AuthFile { keys, jwt: None },
-        &BTreeMap::new(),
-        &mut Problems::default(),
-    )
-    .unwrap();
+    let id = identity::build(&AuthFile { keys, jwt: None }, &BTreeMap::new(), &mut Problems::default()).unwrap();
     let header = b"Bearer sk-key-000500-padding".to_vec();
-    c.bench_function(
-        "auth: gateway key among 1000 (sha256 + lookup + ct compare)",
-        |b| b.iter(|| black_box(id.authenticate(Some(black_box(&header))).unwrap())),
-    );
+    c.bench_function("auth: gateway key among 1000 (sha256 + lookup + ct compare)", |b| {
+        b.iter(|| black_box(id.authenticate(Some(black_box(&header))).unwrap()))
+    });
 }
 
 fn errors(c: &mut Criterion) {
     let err = GatewayError::ModelNotFound("gpt-9".into());
-    c.bench_function("error: OpenAI error body", |b| {
-        b.iter(|| black_box(black_box(&err).body()))
-    });
+    c.bench_function("error: OpenAI error body", |b| b.iter(|| black_box(black_box(&err).body())));
 }
 
 criterion_group!(benches, request_path, sse, auth, errors);

@@ -81,17 +81,8 @@ fn event(chunk: &Chunk<'_>) -> Bytes {
 }
 
 /// A content/role/tool-call chunk, or the final one when `finish_reason` is set.
-pub(crate) fn delta_event(
-    header: ChunkHeader<'_>,
-    delta: Delta<'_>,
-    finish_reason: Option<&str>,
-) -> Bytes {
-    let choices = [Choice {
-        index: 0,
-        delta,
-        logprobs: None,
-        finish_reason,
-    }];
+pub(crate) fn delta_event(header: ChunkHeader<'_>, delta: Delta<'_>, finish_reason: Option<&str>) -> Bytes {
+    let choices = [Choice { index: 0, delta, logprobs: None, finish_reason }];
     event(&Chunk {
         id: header.id,
         object: "chat.completion.chunk",

@@ -73,10 +73,7 @@ impl UpstreamError {
             upstream_status: 200,
             error_type: "server_error".into(),
             code: Some("bad_upstream_response".into()),
-            message: format!(
-                "{} returned a response the gateway could not read ({what}).",
-                provider_name(protocol)
-            ),
+            message: format!("{} returned a response the gateway could not read ({what}).", provider_name(protocol)),
             param: None,
             retryable: false,
             out_of_credit: false,
@@ -144,25 +141,16 @@ struct ErrorBodyWire {
 /// blames its key. Workers AI v4 envelopes are mapped by error code (see
 /// `cloudflare::error`). Anything else is mapped by status class. `retryable` is true for
 /// 408, 429 (unless out of credit), 500, 502, 503, 504 and Workers AI 3007/3008/3040.
-pub fn translate_error(
-    protocol: Protocol,
-    upstream_status: u16,
-    upstream_body: &[u8],
-) -> UpstreamError {
+pub fn translate_error(protocol: Protocol, upstream_status: u16, upstream_body: &[u8]) -> UpstreamError {
     let parsed = serde_json::from_slice::<ErrorBodyWire>(upstream_body).ok();
     if let Some(wire) = parsed {
         match wire.error {
             Some(Value::Object(error)) => return from_openai(protocol, upstream_status, &error),
-            Some(Value::String(message)) => {
-                return by_status(protocol, upstream_status, Some(&message))
-            }
+            Some(Value::String(message)) => return by_status(protocol, upstream_status, Some(&message)),
             _ => {}
         }
         if let Some(errors) = wire.errors {
-            if let Some(err) = errors
-                .iter()
-                .find_map(|e| cf_error::from_v4(protocol, upstream_status, e))
-            {
+            if let Some(err) = errors.iter().find_map(|e| cf_error::from_v4(protocol, upstream_status, e)) {
                 return err;
             }
             let first = errors.first().map(|e| e.describe());
@@ -173,11 +161,7 @@ pub fn translate_error(
 }
 
 /// An OpenAI-shaped `error` object.
-fn from_openai(
-    protocol: Protocol,
-    upstream_status: u16,
-    error: &serde_json::Map<String, Value>,
-) -> UpstreamError {
+fn from_openai(protocol: Protocol, upstream_status: u16, error: &serde_json::Map<String, Value>) -> UpstreamError {
     let text = |key: &str| match error.get(key) {
         Some(Value::String(s)) => Some(s.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),
@@ -185,27 +169,19 @@ fn from_openai(
     };
     let error_type = text("type");
     let code = text("code");
-    let status = if upstream_status >= 400 {
-        upstream_status
-    } else {
-        status_for_type(error_type.as_deref())
-    };
+    let status = if upstream_status >= 400 { upstream_status } else { status_for_type(error_type.as_deref()) };
     if matches!(status, 401 | 403) || error_type.as_deref() == Some("authentication_error") {
         return UpstreamError::auth_failed(protocol, upstream_status);
     }
-    let out_of_credit = code.as_deref() == Some("insufficient_quota")
-        || error_type.as_deref() == Some("insufficient_quota");
+    let out_of_credit =
+        code.as_deref() == Some("insufficient_quota") || error_type.as_deref() == Some("insufficient_quota");
     UpstreamError {
         status,
         upstream_status,
         error_type: error_type.unwrap_or_else(|| default_type(status).to_owned()),
         code,
-        message: text("message").unwrap_or_else(|| {
-            format!(
-                "{} answered HTTP {upstream_status}.",
-                provider_name(protocol)
-            )
-        }),
+        message: text("message")
+            .unwrap_or_else(|| format!("{} answered HTTP {upstream_status}.", provider_name(protocol))),
         param: text("param"),
         retryable: retryable_status(status) && !out_of_credit,
         out_of_credit,
@@ -234,11 +210,7 @@ fn default_type(status: u16) -> &'static str {
 
 /// An answer whose body says nothing usable: decide by status class. `detail` is a message the
 /// upstream gave in a known field, if any.
-pub(crate) fn by_status(
-    protocol: Protocol,
-    upstream_status: u16,
-    detail: Option<&str>,
-) -> UpstreamError {
+pub(crate) fn by_status(protocol: Protocol, upstream_status: u16, detail: Option<&str>) -> UpstreamError {
     let provider = provider_name(protocol);
     let detail = detail.map(|d| format!(": {d}")).unwrap_or_default();
     let (status, error_type, code, message) = match upstream_status {

@@ -34,7 +34,7 @@ pub use prepare::prepare;
 pub use stream::{StreamTranslator, MAX_EVENT_BYTES};
 pub use translate::{translate_body, translate_body_bytes};
 pub use types::{
-    EncodingFormat, Endpoint, InvalidRequest, PreparedRequest, Protocol, RequestSummary,
-    ResponseContext, TranslatedBody, Usage,
+    EncodingFormat, Endpoint, InvalidRequest, PreparedRequest, Protocol, RequestSummary, ResponseContext,
+    TranslatedBody, Usage,
 };
 pub use validate::validate;

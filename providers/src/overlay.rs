@@ -58,16 +58,8 @@ mod tests {
             Value::Object(m) => m,
             _ => Map::new(),
         };
-        let set = [
-            ("model", json!("b")),
-            ("stream_options", json!({"include_usage": true})),
-        ];
-        let bytes = Overlay {
-            base: &base,
-            set: &set,
-            remove: &["user"],
-        }
-        .to_bytes();
+        let set = [("model", json!("b")), ("stream_options", json!({"include_usage": true}))];
+        let bytes = Overlay { base: &base, set: &set, remove: &["user"] }.to_bytes();
         let back: Value = serde_json::from_slice(&bytes).unwrap_or_default();
         assert_eq!(
             back,

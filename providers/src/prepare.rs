@@ -6,9 +6,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::types::{
-    Endpoint, InvalidRequest, PreparedRequest, Protocol, RequestSummary, ResponseContext,
-};
+use crate::types::{Endpoint, InvalidRequest, PreparedRequest, Protocol, RequestSummary, ResponseContext};
 use crate::{cloudflare, openai};
 
 /// Translate a validated client request into the upstream request for one candidate (protocol +

@@ -91,10 +91,7 @@ impl SseDecoder {
     fn find_end(&mut self) -> Option<usize> {
         let buf = &self.buf[..];
         let mut i = self.scanned;
-        while let Some(offset) = buf
-            .get(i..)
-            .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
-        {
+        while let Some(offset) = buf.get(i..).and_then(|rest| rest.iter().position(|&b| b == b'\n')) {
             let nl = i + offset;
             match (buf.get(nl + 1), buf.get(nl + 2)) {
                 (Some(b'\n'), _) => return Some(nl + 2),
@@ -134,10 +131,7 @@ fn parse_event(raw: Bytes) -> Option<SseEvent> {
     let mut any_field = false;
     let mut start = 0;
     while start < raw.len() {
-        let end = raw[start..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(raw.len(), |p| start + p);
+        let end = raw[start..].iter().position(|&b| b == b'\n').map_or(raw.len(), |p| start + p);
         let mut line_end = end;
         if line_end > start && raw[line_end - 1] == b'\r' {
             line_end -= 1;
@@ -189,10 +183,7 @@ mod tests {
     }
 
     fn datas(events: &[SseEvent]) -> Vec<String> {
-        events
-            .iter()
-            .map(|e| String::from_utf8_lossy(e.data.as_deref().unwrap_or(b"<none>")).into_owned())
-            .collect()
+        events.iter().map(|e| String::from_utf8_lossy(e.data.as_deref().unwrap_or(b"<none>")).into_owned()).collect()
     }
 
     const STREAM: &[u8] = b"data: {\"a\":1}\n\ndata: {\"b\":2}\r\n\r\n: keep-alive\n\nevent: response.done\ndata: x\ndata: y\n\ndata: [DONE]\n\n";
@@ -201,10 +192,7 @@ mod tests {
     fn decodes_whole_stream_in_one_chunk() {
         let mut d = SseDecoder::new();
         let events = collect(&mut d, STREAM);
-        assert_eq!(
-            datas(&events),
-            ["{\"a\":1}", "{\"b\":2}", "<none>", "x\ny", "[DONE]"]
-        );
+        assert_eq!(datas(&events), ["{\"a\":1}", "{\"b\":2}", "<none>", "x\ny", "[DONE]"]);
         assert_eq!(&events[0].raw[..], b"data: {\"a\":1}\n\n");
         assert_eq!(&events[1].raw[..], b"data: {\"b\":2}\r\n\r\n");
         assert_eq!(events[3].event.as_deref(), Some(&b"response.done"[..]));
@@ -227,10 +215,7 @@ mod tests {
     fn same_events_when_fed_one_byte_at_a_time() {
         let whole = collect(&mut SseDecoder::new(), STREAM);
         let mut d = SseDecoder::new();
-        let events: Vec<_> = STREAM
-            .iter()
-            .flat_map(|b| collect(&mut d, std::slice::from_ref(b)))
-            .collect();
+        let events: Vec<_> = STREAM.iter().flat_map(|b| collect(&mut d, std::slice::from_ref(b))).collect();
         assert_eq!(events, whole);
     }
 
@@ -252,16 +237,10 @@ mod tests {
         assert!(collect(&mut d, b"data: a\n\ndata: [DONE]").len() == 1);
         let last = d.finish();
         assert_eq!(last.as_ref().map(SseEvent::is_done), Some(true));
-        assert_eq!(
-            last.map(|e| e.raw),
-            Some(Bytes::from_static(b"data: [DONE]\n\n"))
-        );
+        assert_eq!(last.map(|e| e.raw), Some(Bytes::from_static(b"data: [DONE]\n\n")));
         assert_eq!(d.finish(), None);
         collect(&mut d, b"data: b\n");
-        assert_eq!(
-            d.finish().map(|e| e.raw),
-            Some(Bytes::from_static(b"data: b\n\n"))
-        );
+        assert_eq!(d.finish().map(|e| e.raw), Some(Bytes::from_static(b"data: b\n\n")));
     }
 
     #[test]

@@ -51,16 +51,10 @@ impl StreamTranslator {
     /// Starts translating the stream of the request `ctx` was prepared for.
     pub fn new(ctx: &ResponseContext) -> Self {
         let rules = match ctx.protocol {
-            Protocol::OpenAi | Protocol::CloudflareOpenAi => {
-                Rules::PassThrough(PassThrough::new(ctx))
-            }
+            Protocol::OpenAi | Protocol::CloudflareOpenAi => Rules::PassThrough(PassThrough::new(ctx)),
             Protocol::CloudflareNative => Rules::Native(NativeStream::new(ctx)),
         };
-        StreamTranslator {
-            decoder: SseDecoder::new(),
-            rules,
-            progress: Progress::default(),
-        }
+        StreamTranslator { decoder: SseDecoder::new(), rules, progress: Progress::default() }
     }
 
     /// Feeds one upstream network chunk; appends zero or more complete SSE events for the client
@@ -84,10 +78,7 @@ impl StreamTranslator {
                 Rules::PassThrough(p) => p.protocol(),
                 Rules::Native(_) => Protocol::CloudflareNative,
             };
-            return Err(UpstreamError::bad_body(
-                protocol,
-                "an SSE event exceeded the size limit",
-            ));
+            return Err(UpstreamError::bad_body(protocol, "an SSE event exceeded the size limit"));
         }
         Ok(())
     }

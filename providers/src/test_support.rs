@@ -13,33 +13,14 @@ pub(crate) fn obj(value: Value) -> Map<String, Value> {
 }
 
 /// Validates and prepares `body` for `protocol` with upstream model `model`.
-pub(crate) fn prepared(
-    endpoint: Endpoint,
-    protocol: Protocol,
-    body: Value,
-    model: &str,
-) -> PreparedRequest {
+pub(crate) fn prepared(endpoint: Endpoint, protocol: Protocol, body: Value, model: &str) -> PreparedRequest {
     let body = obj(body);
     let summary = crate::validate(endpoint, &body).unwrap();
-    crate::prepare(
-        endpoint,
-        protocol,
-        &body,
-        &summary,
-        model,
-        "chatcmpl-abc".into(),
-        1_764_000_000,
-    )
-    .unwrap()
+    crate::prepare(endpoint, protocol, &body, &summary, model, "chatcmpl-abc".into(), 1_764_000_000).unwrap()
 }
 
 /// The context `prepared` would build.
-pub(crate) fn ctx(
-    endpoint: Endpoint,
-    protocol: Protocol,
-    body: Value,
-    model: &str,
-) -> ResponseContext {
+pub(crate) fn ctx(endpoint: Endpoint, protocol: Protocol, body: Value, model: &str) -> ResponseContext {
     prepared(endpoint, protocol, body, model).response
 }
 

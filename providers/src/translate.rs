@@ -17,10 +17,7 @@ use crate::{cloudflare, openai};
 /// the envelope rebuilt as a `chat.completion` or an embedding list. A body that cannot be read →
 /// `Err` with status 502. Copies the body once; prefer [`translate_body_bytes`] when the body is
 /// already `Bytes`.
-pub fn translate_body(
-    ctx: &ResponseContext,
-    upstream_body: &[u8],
-) -> Result<TranslatedBody, UpstreamError> {
+pub fn translate_body(ctx: &ResponseContext, upstream_body: &[u8]) -> Result<TranslatedBody, UpstreamError> {
     match ctx.protocol {
         Protocol::OpenAi | Protocol::CloudflareOpenAi => {
             openai::response::translate(ctx, Bytes::copy_from_slice(upstream_body))
@@ -31,14 +28,9 @@ pub fn translate_body(
 
 /// [`translate_body`] for a body already held as `Bytes`: pass-through answers are returned
 /// without copying.
-pub fn translate_body_bytes(
-    ctx: &ResponseContext,
-    upstream_body: Bytes,
-) -> Result<TranslatedBody, UpstreamError> {
+pub fn translate_body_bytes(ctx: &ResponseContext, upstream_body: Bytes) -> Result<TranslatedBody, UpstreamError> {
     match ctx.protocol {
-        Protocol::OpenAi | Protocol::CloudflareOpenAi => {
-            openai::response::translate(ctx, upstream_body)
-        }
+        Protocol::OpenAi | Protocol::CloudflareOpenAi => openai::response::translate(ctx, upstream_body),
         Protocol::CloudflareNative => cloudflare::translate(ctx, &upstream_body),
     }
 }

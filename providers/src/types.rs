@@ -57,11 +57,7 @@ pub struct InvalidRequest {
 impl InvalidRequest {
     /// Builds an error naming `param` with a machine `code`.
     pub fn new(message: impl Into<String>, param: impl Into<String>, code: &'static str) -> Self {
-        Self {
-            message: message.into(),
-            param: Some(param.into()),
-            code: Some(code),
-        }
+        Self { message: message.into(), param: Some(param.into()), code: Some(code) }
     }
 }
 

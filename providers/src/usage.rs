@@ -36,9 +36,7 @@ struct DetailsWire {
 /// A token count that tolerates floats and junk.
 fn count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
     Ok(match Option::<Value>::deserialize(deserializer)? {
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+        Some(Value::Number(n)) => n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
         _ => None,
     })
 }
@@ -65,17 +63,9 @@ impl From<UsageWire> for Usage {
         Usage {
             prompt_tokens,
             completion_tokens,
-            total_tokens: wire
-                .total_tokens
-                .unwrap_or(prompt_tokens + completion_tokens),
-            cached_tokens: wire
-                .prompt_tokens_details
-                .and_then(|d| d.cached_tokens)
-                .unwrap_or(0),
-            reasoning_tokens: wire
-                .completion_tokens_details
-                .and_then(|d| d.reasoning_tokens)
-                .unwrap_or(0),
+            total_tokens: wire.total_tokens.unwrap_or(prompt_tokens + completion_tokens),
+            cached_tokens: wire.prompt_tokens_details.and_then(|d| d.cached_tokens).unwrap_or(0),
+            reasoning_tokens: wire.completion_tokens_details.and_then(|d| d.reasoning_tokens).unwrap_or(0),
         }
     }
 }
@@ -102,12 +92,7 @@ pub(crate) fn usage_of(body: &[u8]) -> Option<Usage> {
 
 /// Builds a usage from prompt and completion counts.
 pub(crate) fn usage_from(prompt_tokens: u64, completion_tokens: u64) -> Usage {
-    Usage {
-        prompt_tokens,
-        completion_tokens,
-        total_tokens: prompt_tokens + completion_tokens,
-        ..Usage::default()
-    }
+    Usage { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens, ..Usage::default() }
 }
 
 /// Chat usage in OpenAI's exact shape, details included.
@@ -136,12 +121,8 @@ impl From<Usage> for ChatUsageOut {
             prompt_tokens: u.prompt_tokens,
             completion_tokens: u.completion_tokens,
             total_tokens: u.total_tokens,
-            prompt_tokens_details: CachedOut {
-                cached_tokens: u.cached_tokens,
-            },
-            completion_tokens_details: ReasoningOut {
-                reasoning_tokens: u.reasoning_tokens,
-            },
+            prompt_tokens_details: CachedOut { cached_tokens: u.cached_tokens },
+            completion_tokens_details: ReasoningOut { reasoning_tokens: u.reasoning_tokens },
         }
     }
 }

@@ -31,15 +31,8 @@ const DROPPED: [&str; 13] = [
 ];
 
 /// Fields copied as they are.
-const PASSED: [&str; 7] = [
-    "stream",
-    "temperature",
-    "top_p",
-    "seed",
-    "frequency_penalty",
-    "presence_penalty",
-    "max_tokens",
-];
+const PASSED: [&str; 7] =
+    ["stream", "temperature", "top_p", "seed", "frequency_penalty", "presence_penalty", "max_tokens"];
 
 /// Builds the native body; returns it with the `max_tokens` sent.
 pub(crate) fn prepare(
@@ -81,14 +74,9 @@ pub(crate) fn prepare(
             }
             "logit_bias" => {}
             "stop" if value.as_array().is_some_and(Vec::is_empty) => {}
-            "modalities"
-                if value
-                    .as_array()
-                    .is_some_and(|m| m.iter().all(|x| x == "text")) => {}
-            "top_logprobs" | "stop" | "modalities" | "audio" | "prediction"
-            | "web_search_options" | "functions" | "function_call" => {
-                return Err(unsupported(key, "the model cannot honour it"))
-            }
+            "modalities" if value.as_array().is_some_and(|m| m.iter().all(|x| x == "text")) => {}
+            "top_logprobs" | "stop" | "modalities" | "audio" | "prediction" | "web_search_options" | "functions"
+            | "function_call" => return Err(unsupported(key, "the model cannot honour it")),
             _ if PASSED.contains(&key) => {
                 out.insert(key.into(), value.clone());
             }
@@ -101,9 +89,7 @@ pub(crate) fn prepare(
     if drop_tools {
         out.remove("tools");
     }
-    let max_tokens = summary
-        .max_output_tokens
-        .unwrap_or(NATIVE_DEFAULT_MAX_TOKENS);
+    let max_tokens = summary.max_output_tokens.unwrap_or(NATIVE_DEFAULT_MAX_TOKENS);
     out.insert("max_tokens".into(), Value::from(max_tokens));
     Ok((out, max_tokens))
 }

@@ -97,13 +97,9 @@ enum Embedding<'a> {
 }
 
 /// Translates a native embeddings answer; usage is always estimated (Workers AI reports none).
-pub(crate) fn translate(
-    ctx: &ResponseContext,
-    body: &[u8],
-) -> Result<TranslatedBody, UpstreamError> {
-    let wire: EnvelopeWire<'_> = serde_json::from_slice(body).map_err(|_| {
-        UpstreamError::bad_body(ctx.protocol, "embeddings body is not a Workers AI result")
-    })?;
+pub(crate) fn translate(ctx: &ResponseContext, body: &[u8]) -> Result<TranslatedBody, UpstreamError> {
+    let wire: EnvelopeWire<'_> = serde_json::from_slice(body)
+        .map_err(|_| UpstreamError::bad_body(ctx.protocol, "embeddings body is not a Workers AI result"))?;
     let result = match (wire.result, wire.success) {
         (_, Some(false)) | (None, _) => return Err(translate_error(ctx.protocol, 200, body)),
         (Some(result), _) => result,
@@ -113,39 +109,23 @@ pub(crate) fn translate(
         let embedding = match ctx.encoding_format {
             EncodingFormat::Float if row.get().starts_with('[') => Embedding::Floats(row),
             EncodingFormat::Float => {
-                return Err(UpstreamError::bad_body(
-                    ctx.protocol,
-                    "embedding is not an array of numbers",
-                ))
+                return Err(UpstreamError::bad_body(ctx.protocol, "embedding is not an array of numbers"))
             }
             EncodingFormat::Base64 => {
-                let floats: Vec<f32> = serde_json::from_str(row.get()).map_err(|_| {
-                    UpstreamError::bad_body(ctx.protocol, "embedding is not an array of numbers")
-                })?;
+                let floats: Vec<f32> = serde_json::from_str(row.get())
+                    .map_err(|_| UpstreamError::bad_body(ctx.protocol, "embedding is not an array of numbers"))?;
                 Embedding::Base64(encode_f32_le(floats))
             }
         };
-        data.push(ItemOut {
-            object: "embedding",
-            index,
-            embedding,
-        });
+        data.push(ItemOut { object: "embedding", index, embedding });
     }
     let usage = usage_from(ctx.prompt_tokens_estimate, 0);
     let out = ListOut {
         object: "list",
         data,
         model: &ctx.upstream_model,
-        usage: EmbeddingUsageOut {
-            prompt_tokens: usage.prompt_tokens,
-            total_tokens: usage.total_tokens,
-        },
+        usage: EmbeddingUsageOut { prompt_tokens: usage.prompt_tokens, total_tokens: usage.total_tokens },
     };
-    let body = serde_json::to_vec(&out)
-        .map_err(|_| UpstreamError::bad_body(ctx.protocol, "unserializable"))?;
-    Ok(TranslatedBody {
-        body: Bytes::from(body),
-        usage: Some(usage),
-        usage_estimated: true,
-    })
+    let body = serde_json::to_vec(&out).map_err(|_| UpstreamError::bad_body(ctx.protocol, "unserializable"))?;
+    Ok(TranslatedBody { body: Bytes::from(body), usage: Some(usage), usage_estimated: true })
 }

@@ -41,20 +41,8 @@ struct Row {
     credentials_rejected: bool,
 }
 
-const fn row(
-    status: u16,
-    error_type: &'static str,
-    code: Option<&'static str>,
-    retryable: bool,
-) -> Row {
-    Row {
-        status,
-        error_type,
-        code,
-        retryable,
-        out_of_credit: false,
-        credentials_rejected: false,
-    }
+const fn row(status: u16, error_type: &'static str, code: Option<&'static str>, retryable: bool) -> Row {
+    Row { status, error_type, code, retryable, out_of_credit: false, credentials_rejected: false }
 }
 
 /// The documented codes. `None` for a code the table does not know.
@@ -64,39 +52,24 @@ fn row_for(code: i64) -> Option<Row> {
         5007 | 3042 => row(502, "server_error", Some("upstream_model_not_found"), false),
         // Invalid data / incomplete request: the client's input.
         5004 | 3003 => row(400, "invalid_request_error", None, false),
-        3006 => row(
-            413,
-            "invalid_request_error",
-            Some("request_too_large"),
-            false,
-        ),
+        3006 => row(413, "invalid_request_error", Some("request_too_large"), false),
         // Model agreement needed / account blocked: the operator must act.
         5016 | 3023 => row(502, "server_error", Some("upstream_forbidden"), false),
         3007 => row(504, "server_error", Some("upstream_timeout"), true),
         3008 => row(408, "server_error", Some("upstream_aborted"), true),
         // Daily free allocation used up: nothing helps until 00:00 UTC.
-        3036 => Row {
-            out_of_credit: true,
-            ..row(429, "insufficient_quota", Some("insufficient_quota"), false)
-        },
+        3036 => Row { out_of_credit: true, ..row(429, "insufficient_quota", Some("insufficient_quota"), false) },
         // Out of capacity: retryable with backoff. It stays a 429 for the client (a 429 upstream
         // is a 429 downstream), typed as a rate limit so SDKs back off.
         3040 => row(429, "rate_limit_error", Some("rate_limit_exceeded"), true),
         // Authentication error: Sluice's token is wrong.
-        10000 => Row {
-            credentials_rejected: true,
-            ..row(502, "server_error", Some("upstream_auth_failed"), false)
-        },
+        10000 => Row { credentials_rejected: true, ..row(502, "server_error", Some("upstream_auth_failed"), false) },
         _ => return None,
     })
 }
 
 /// Maps one v4 error entry; `None` when its code is not in the table.
-pub(crate) fn from_v4(
-    protocol: Protocol,
-    upstream_status: u16,
-    wire: &V4ErrorWire,
-) -> Option<UpstreamError> {
+pub(crate) fn from_v4(protocol: Protocol, upstream_status: u16, wire: &V4ErrorWire) -> Option<UpstreamError> {
     let code = wire.code?;
     let row = row_for(code)?;
     if row.credentials_rejected {

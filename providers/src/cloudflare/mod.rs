@@ -34,9 +34,7 @@ pub(crate) fn prepare(
             (out, Some(max_tokens))
         }
         Endpoint::Embeddings => (embeddings::prepare(body)?, None),
-        Endpoint::Completions | Endpoint::Responses => {
-            return Err(crate::prepare::unsupported_endpoint(endpoint))
-        }
+        Endpoint::Completions | Endpoint::Responses => return Err(crate::prepare::unsupported_endpoint(endpoint)),
     };
     // Serializing a Map cannot fail.
     let bytes = serde_json::to_vec(&out).unwrap_or_default();
@@ -44,17 +42,13 @@ pub(crate) fn prepare(
 }
 
 /// Translates a 2xx native answer.
-pub(crate) fn translate(
-    ctx: &ResponseContext,
-    body: &[u8],
-) -> Result<TranslatedBody, UpstreamError> {
+pub(crate) fn translate(ctx: &ResponseContext, body: &[u8]) -> Result<TranslatedBody, UpstreamError> {
     match ctx.endpoint {
         Endpoint::ChatCompletions => response::translate(ctx, body),
         Endpoint::Embeddings => embeddings::translate(ctx, body),
-        Endpoint::Completions | Endpoint::Responses => Err(UpstreamError::bad_body(
-            ctx.protocol,
-            "this endpoint is not served by the native API",
-        )),
+        Endpoint::Completions | Endpoint::Responses => {
+            Err(UpstreamError::bad_body(ctx.protocol, "this endpoint is not served by the native API"))
+        }
     }
 }
 

@@ -57,19 +57,14 @@ struct FunctionOut<'a> {
 /// The `result` of a v4 envelope, or the failure the envelope reports. Bodies without an envelope
 /// are taken as the result itself.
 pub(crate) fn envelope_result(ctx: &ResponseContext, body: &[u8]) -> Result<Value, UpstreamError> {
-    let mut value: Value = serde_json::from_slice(body)
-        .map_err(|_| UpstreamError::bad_body(ctx.protocol, "not JSON"))?;
-    if value.get("success") == Some(&Value::Bool(false))
-        || value.get("error").is_some_and(|e| !e.is_null())
-    {
+    let mut value: Value =
+        serde_json::from_slice(body).map_err(|_| UpstreamError::bad_body(ctx.protocol, "not JSON"))?;
+    if value.get("success") == Some(&Value::Bool(false)) || value.get("error").is_some_and(|e| !e.is_null()) {
         return Err(translate_error(ctx.protocol, 200, body));
     }
     match value.get_mut("result").map(Value::take) {
         Some(result @ Value::Object(_)) => Ok(result),
-        Some(_) => Err(UpstreamError::bad_body(
-            ctx.protocol,
-            "envelope without a result",
-        )),
+        Some(_) => Err(UpstreamError::bad_body(ctx.protocol, "envelope without a result")),
         None if value.is_object() => Ok(value),
         None => Err(UpstreamError::bad_body(ctx.protocol, "not a JSON object")),
     }
@@ -104,10 +99,7 @@ pub(crate) fn finish_reason(
 }
 
 /// Translates a native chat answer.
-pub(crate) fn translate(
-    ctx: &ResponseContext,
-    body: &[u8],
-) -> Result<TranslatedBody, UpstreamError> {
+pub(crate) fn translate(ctx: &ResponseContext, body: &[u8]) -> Result<TranslatedBody, UpstreamError> {
     let result = envelope_result(ctx, body)?;
     // Newer models answer in OpenAI's shape inside the envelope.
     let choice = result.get("choices").and_then(|c| c.get(0));
@@ -116,42 +108,22 @@ pub(crate) fn translate(
         Some(message) => (
             response_text(message.get("content")),
             message.get("tool_calls"),
-            choice
-                .and_then(|c| c.get("finish_reason"))
-                .and_then(Value::as_str),
+            choice.and_then(|c| c.get("finish_reason")).and_then(Value::as_str),
         ),
-        None => (
-            response_text(result.get("response")),
-            result.get("tool_calls"),
-            None,
-        ),
+        None => (response_text(result.get("response")), result.get("tool_calls"), None),
     };
     let seed = tool_calls::id_seed(&ctx.response_id);
     let calls: Vec<ToolCall> = raw_calls
         .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .zip(0..)
-                .filter_map(|(item, i)| tool_calls::normalize(item, seed, i))
-                .collect()
-        })
+        .map(|items| items.iter().zip(0..).filter_map(|(item, i)| tool_calls::normalize(item, seed, i)).collect())
         .unwrap_or_default();
     let upstream_usage = result.get("usage").and_then(UsageWire::from_value);
     let usage = upstream_usage.unwrap_or_else(|| {
         let mut completion = content.as_deref().map_or(0, estimate_tokens);
-        completion += calls
-            .iter()
-            .map(|c| estimate_tokens(&c.arguments))
-            .sum::<u64>();
+        completion += calls.iter().map(|c| estimate_tokens(&c.arguments)).sum::<u64>();
         usage_from(ctx.prompt_tokens_estimate, completion)
     });
-    let finish = finish_reason(
-        !calls.is_empty(),
-        upstream_finish,
-        upstream_usage,
-        ctx.max_output_tokens,
-    );
+    let finish = finish_reason(!calls.is_empty(), upstream_finish, upstream_usage, ctx.max_output_tokens);
     let content = match content.as_deref() {
         Some("") | None if !calls.is_empty() => None,
         other => Some(other.unwrap_or("")),
@@ -172,10 +144,7 @@ pub(crate) fn translate(
                     .map(|c| ToolCallOut {
                         id: &c.id,
                         kind: "function",
-                        function: FunctionOut {
-                            name: &c.name,
-                            arguments: &c.arguments,
-                        },
+                        function: FunctionOut { name: &c.name, arguments: &c.arguments },
                     })
                     .collect(),
             },
@@ -184,11 +153,6 @@ pub(crate) fn translate(
         }],
         usage: ChatUsageOut::from(usage),
     };
-    let body = serde_json::to_vec(&out)
-        .map_err(|_| UpstreamError::bad_body(ctx.protocol, "unserializable"))?;
-    Ok(TranslatedBody {
-        body: Bytes::from(body),
-        usage: Some(usage),
-        usage_estimated: upstream_usage.is_none(),
-    })
+    let body = serde_json::to_vec(&out).map_err(|_| UpstreamError::bad_body(ctx.protocol, "unserializable"))?;
+    Ok(TranslatedBody { body: Bytes::from(body), usage: Some(usage), usage_estimated: upstream_usage.is_none() })
 }

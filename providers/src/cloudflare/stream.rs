@@ -50,12 +50,7 @@ impl NativeStream {
     }
 
     fn header(&self) -> ChunkHeader<'_> {
-        ChunkHeader {
-            id: &self.id,
-            created: self.created,
-            model: &self.model,
-            include_usage: self.include_usage,
-        }
+        ChunkHeader { id: &self.id, created: self.created, model: &self.model, include_usage: self.include_usage }
     }
 
     /// Handles one upstream frame.
@@ -72,15 +67,11 @@ impl NativeStream {
             self.finish(progress, out);
             return Ok(());
         }
-        let frame: Value = serde_json::from_slice(data).map_err(|_| {
-            UpstreamError::bad_body(Protocol::CloudflareNative, "a stream frame is not JSON")
-        })?;
+        let frame: Value = serde_json::from_slice(data)
+            .map_err(|_| UpstreamError::bad_body(Protocol::CloudflareNative, "a stream frame is not JSON"))?;
         let failed = frame.get("error").is_some_and(|e| !e.is_null())
             || frame.get("success") == Some(&Value::Bool(false))
-            || frame
-                .get("errors")
-                .and_then(Value::as_array)
-                .is_some_and(|e| !e.is_empty());
+            || frame.get("errors").and_then(Value::as_array).is_some_and(|e| !e.is_empty());
         if failed {
             return Err(translate_error(Protocol::CloudflareNative, 200, data));
         }
@@ -112,10 +103,7 @@ impl NativeStream {
                 }
             }
             self.ensure_role(progress, out);
-            let delta = Delta {
-                tool_calls: &calls,
-                ..Delta::default()
-            };
+            let delta = Delta { tool_calls: &calls, ..Delta::default() };
             progress.emit(out, chunk::delta_event(self.header(), delta, None));
         }
         Ok(())
@@ -124,11 +112,7 @@ impl NativeStream {
     fn ensure_role(&mut self, progress: &mut Progress, out: &mut Vec<Bytes>) {
         if !self.role_sent {
             self.role_sent = true;
-            let delta = Delta {
-                role: Some("assistant"),
-                content: Some(""),
-                ..Delta::default()
-            };
+            let delta = Delta { role: Some("assistant"), content: Some(""), ..Delta::default() };
             progress.emit(out, chunk::delta_event(self.header(), delta, None));
         }
     }
@@ -139,10 +123,7 @@ impl NativeStream {
         }
         self.ensure_role(progress, out);
         progress.text.push_str(piece);
-        let delta = Delta {
-            content: Some(piece),
-            ..Delta::default()
-        };
+        let delta = Delta { content: Some(piece), ..Delta::default() };
         progress.emit(out, chunk::delta_event(self.header(), delta, None));
     }
 
@@ -156,10 +137,7 @@ impl NativeStream {
                     index: self.next_tool_index,
                     id: Some(call.id),
                     kind: Some("function"),
-                    function: FunctionDelta {
-                        name: Some(call.name),
-                        arguments: Some(call.arguments),
-                    },
+                    function: FunctionDelta { name: Some(call.name), arguments: Some(call.arguments) },
                 });
                 self.next_tool_index += 1;
             }
@@ -171,27 +149,17 @@ impl NativeStream {
     fn partial_calls(&mut self, items: Option<&Value>) -> Vec<ToolCallDelta> {
         let mut calls = Vec::new();
         for item in items.and_then(Value::as_array).into_iter().flatten() {
-            let index = item
-                .get("index")
-                .and_then(Value::as_u64)
-                .unwrap_or(self.next_tool_index);
+            let index = item.get("index").and_then(Value::as_u64).unwrap_or(self.next_tool_index);
             self.next_tool_index = self.next_tool_index.max(index + 1);
             let function = item.get("function");
-            let name = function
-                .and_then(|f| f.get("name"))
-                .and_then(Value::as_str)
-                .map(str::to_owned);
+            let name = function.and_then(|f| f.get("name")).and_then(Value::as_str).map(str::to_owned);
             let id = match item.get("id").and_then(Value::as_str) {
                 Some(id) if !id.is_empty() => Some(id.to_owned()),
-                _ if name.is_some() => {
-                    Some(tool_calls::call_id(tool_calls::id_seed(&self.id), index))
-                }
+                _ if name.is_some() => Some(tool_calls::call_id(tool_calls::id_seed(&self.id), index)),
                 _ => None,
             };
-            let arguments = function
-                .and_then(|f| f.get("arguments"))
-                .filter(|a| !a.is_null())
-                .map(|a| arguments_string(Some(a)));
+            let arguments =
+                function.and_then(|f| f.get("arguments")).filter(|a| !a.is_null()).map(|a| arguments_string(Some(a)));
             calls.push(ToolCallDelta {
                 index,
                 kind: id.as_ref().map(|_| "function"),
@@ -205,20 +173,13 @@ impl NativeStream {
     /// `[DONE]`: final chunk, usage chunk if asked, and the end marker.
     fn finish(&mut self, progress: &mut Progress, out: &mut Vec<Bytes>) {
         self.ensure_role(progress, out);
-        let reason = finish_reason(
-            self.saw_tool_calls,
-            self.upstream_finish.as_deref(),
-            progress.usage,
-            self.max_tokens,
-        );
-        progress.emit(
-            out,
-            chunk::delta_event(self.header(), Delta::default(), Some(reason)),
-        );
+        let reason =
+            finish_reason(self.saw_tool_calls, self.upstream_finish.as_deref(), progress.usage, self.max_tokens);
+        progress.emit(out, chunk::delta_event(self.header(), Delta::default(), Some(reason)));
         if self.include_usage {
-            let usage = progress.usage.unwrap_or_else(|| {
-                usage_from(self.prompt_tokens_estimate, estimate_tokens(&progress.text))
-            });
+            let usage = progress
+                .usage
+                .unwrap_or_else(|| usage_from(self.prompt_tokens_estimate, estimate_tokens(&progress.text)));
             progress.emit(out, chunk::usage_event(self.header(), usage));
         }
         progress.emit(out, Bytes::from_static(chunk::DONE_EVENT));

@@ -13,12 +13,7 @@ fn chat_ctx(extra: serde_json::Value) -> ResponseContext {
     if let (Some(b), serde_json::Value::Object(e)) = (body.as_object_mut(), extra) {
         b.extend(e);
     }
-    ctx(
-        Endpoint::ChatCompletions,
-        Protocol::CloudflareNative,
-        body,
-        MODEL,
-    )
+    ctx(Endpoint::ChatCompletions, Protocol::CloudflareNative, body, MODEL)
 }
 
 #[test]
@@ -30,15 +25,7 @@ fn native_chat_answer_becomes_chat_completion_exactly() {
         std::str::from_utf8(&t.body).unwrap(),
         r#"{"id":"chatcmpl-abc","object":"chat.completion","created":1764000000,"model":"@cf/meta/llama-3.1-8b-instruct","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help?","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":7,"total_tokens":19,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}}"#
     );
-    assert_eq!(
-        t.usage,
-        Some(Usage {
-            prompt_tokens: 12,
-            completion_tokens: 7,
-            total_tokens: 19,
-            ..Usage::default()
-        })
-    );
+    assert_eq!(t.usage, Some(Usage { prompt_tokens: 12, completion_tokens: 7, total_tokens: 19, ..Usage::default() }));
     assert!(!t.usage_estimated);
 }
 
@@ -46,10 +33,7 @@ fn native_chat_answer_becomes_chat_completion_exactly() {
 fn native_finish_reason_length_when_max_tokens_reached() {
     let c = chat_ctx(json!({"max_tokens": 7}));
     let body = br#"{"result":{"response":"Hello! How can I","usage":{"prompt_tokens":12,"completion_tokens":7,"total_tokens":19}},"success":true,"errors":[],"messages":[]}"#;
-    assert_eq!(
-        json_of(&translate_body(&c, body).unwrap().body)["choices"][0]["finish_reason"],
-        "length"
-    );
+    assert_eq!(json_of(&translate_body(&c, body).unwrap().body)["choices"][0]["finish_reason"], "length");
 }
 
 #[test]
@@ -75,16 +59,10 @@ fn native_openai_shaped_result_and_json_mode_object() {
     assert_eq!(v["id"], "chatcmpl-abc");
     let body = br#"{"result":{"response":{"a":"b"}},"success":true,"errors":[],"messages":[]}"#;
     let t = translate_body(&c, body).unwrap();
-    assert_eq!(
-        json_of(&t.body)["choices"][0]["message"]["content"],
-        r#"{"a":"b"}"#
-    );
+    assert_eq!(json_of(&t.body)["choices"][0]["message"]["content"], r#"{"a":"b"}"#);
     // No usage: estimated from the request and the answer.
     assert!(t.usage_estimated);
-    assert_eq!(
-        t.usage.map(|u| (u.prompt_tokens, u.completion_tokens)),
-        Some((7, 3))
-    );
+    assert_eq!(t.usage.map(|u| (u.prompt_tokens, u.completion_tokens)), Some((7, 3)));
     assert_eq!(json_of(&t.body)["usage"]["total_tokens"], 10);
 }
 
@@ -109,16 +87,8 @@ fn native_embeddings_request() {
     );
     assert_eq!(p.path, "/run/@cf/baai/bge-base-en-v1.5");
     assert!(!p.stream);
-    assert_eq!(
-        json_of(&p.body),
-        json!({"text": ["hello"], "pooling": "cls"})
-    );
-    let p = prepared(
-        Endpoint::Embeddings,
-        Protocol::CloudflareNative,
-        json!({"model": "m", "input": ["a", "b"]}),
-        EMB,
-    );
+    assert_eq!(json_of(&p.body), json!({"text": ["hello"], "pooling": "cls"}));
+    let p = prepared(Endpoint::Embeddings, Protocol::CloudflareNative, json!({"model": "m", "input": ["a", "b"]}), EMB);
     assert_eq!(json_of(&p.body), json!({"text": ["a", "b"]}));
 }
 
@@ -128,24 +98,13 @@ fn native_embeddings_rejections() {
         (json!({"model": "m", "input": [1, 2]}), "input"),
         (json!({"model": "m", "input": [[1], [2]]}), "input"),
         (json!({"model": "m", "input": vec!["x"; 101]}), "input"),
-        (
-            json!({"model": "m", "input": "x", "dimensions": 256}),
-            "dimensions",
-        ),
+        (json!({"model": "m", "input": "x", "dimensions": 256}), "dimensions"),
     ];
     for (body, param) in cases {
         let body = obj(body);
         let summary = crate::validate(Endpoint::Embeddings, &body).unwrap();
-        let e = crate::prepare(
-            Endpoint::Embeddings,
-            Protocol::CloudflareNative,
-            &body,
-            &summary,
-            EMB,
-            "id".into(),
-            0,
-        )
-        .unwrap_err();
+        let e = crate::prepare(Endpoint::Embeddings, Protocol::CloudflareNative, &body, &summary, EMB, "id".into(), 0)
+            .unwrap_err();
         assert_eq!(e.param.as_deref(), Some(param));
     }
 }
@@ -175,17 +134,11 @@ fn native_embeddings_answer_as_floats_and_base64() {
     );
     let v = json_of(&translate_body(&c, body).unwrap().body);
     assert_eq!(v["data"][0]["embedding"], "AACAPwAAAEA=");
-    assert_eq!(
-        decode_f32_le(v["data"][1]["embedding"].as_str().unwrap()),
-        Some(vec![0.013f32, -0.042])
-    );
+    assert_eq!(decode_f32_le(v["data"][1]["embedding"].as_str().unwrap()), Some(vec![0.013f32, -0.042]));
 
     let e = translate_body(&c, br#"{"result":{"data":[["x"]]},"success":true}"#).unwrap_err();
     assert_eq!(e.status, 502);
-    let e = translate_body(
-        &c,
-        br#"{"result":null,"success":false,"errors":[{"code":3036,"message":"daily"}]}"#,
-    )
-    .unwrap_err();
+    let e = translate_body(&c, br#"{"result":null,"success":false,"errors":[{"code":3036,"message":"daily"}]}"#)
+        .unwrap_err();
     assert!(e.out_of_credit);
 }

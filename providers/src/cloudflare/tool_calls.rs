@@ -34,20 +34,13 @@ pub(crate) fn arguments_string(arguments: Option<&Value>) -> String {
 
 /// Normalizes one complete tool call of either shape; `None` if it names no function.
 pub(crate) fn normalize(item: &Value, seed: &str, index: u64) -> Option<ToolCall> {
-    let function = item
-        .get("function")
-        .filter(|f| f.is_object())
-        .unwrap_or(item);
+    let function = item.get("function").filter(|f| f.is_object()).unwrap_or(item);
     let name = function.get("name")?.as_str()?.to_owned();
     let id = match item.get("id").and_then(Value::as_str) {
         Some(id) if !id.is_empty() => id.to_owned(),
         _ => call_id(seed, index),
     };
-    Some(ToolCall {
-        id,
-        name,
-        arguments: arguments_string(function.get("arguments")),
-    })
+    Some(ToolCall { id, name, arguments: arguments_string(function.get("arguments")) })
 }
 
 #[cfg(test)]
@@ -57,11 +50,7 @@ mod tests {
 
     #[test]
     fn native_shape_gets_generated_id_and_string_arguments() {
-        let call = normalize(
-            &json!({"name": "get_weather", "arguments": {"city": "Paris"}}),
-            "abc",
-            0,
-        );
+        let call = normalize(&json!({"name": "get_weather", "arguments": {"city": "Paris"}}), "abc", 0);
         assert_eq!(
             call,
             Some(ToolCall {
@@ -77,20 +66,13 @@ mod tests {
         let item = json!({"id": "call_x", "type": "function", "function": {"name": "f", "arguments": "{\"a\":1}"}});
         assert_eq!(
             normalize(&item, "abc", 3),
-            Some(ToolCall {
-                id: "call_x".into(),
-                name: "f".into(),
-                arguments: "{\"a\":1}".into()
-            })
+            Some(ToolCall { id: "call_x".into(), name: "f".into(), arguments: "{\"a\":1}".into() })
         );
     }
 
     #[test]
     fn missing_arguments_and_names() {
-        assert_eq!(
-            normalize(&json!({"name": "f"}), "s", 1).map(|c| c.arguments),
-            Some("{}".into())
-        );
+        assert_eq!(normalize(&json!({"name": "f"}), "s", 1).map(|c| c.arguments), Some("{}".into()));
         assert_eq!(normalize(&json!({"arguments": {}}), "s", 1), None);
         assert_eq!(id_seed("chatcmpl-9x8y"), "9x8y");
         assert_eq!(id_seed("plain"), "plain");

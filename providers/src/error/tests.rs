@@ -12,194 +12,39 @@ fn cf(code: i64, status: u16) -> UpstreamError {
 fn every_workers_ai_code_row() {
     type Expect = (u16, &'static str, Option<&'static str>, bool, bool, bool);
     let rows: [(i64, u16, Expect); 14] = [
-        (
-            5007,
-            400,
-            (
-                502,
-                "server_error",
-                Some("upstream_model_not_found"),
-                false,
-                false,
-                false,
-            ),
-        ),
-        (
-            3042,
-            404,
-            (
-                502,
-                "server_error",
-                Some("upstream_model_not_found"),
-                false,
-                false,
-                false,
-            ),
-        ),
-        (
-            5004,
-            400,
-            (400, "invalid_request_error", None, false, false, false),
-        ),
-        (
-            3003,
-            400,
-            (400, "invalid_request_error", None, false, false, false),
-        ),
-        (
-            3006,
-            413,
-            (
-                413,
-                "invalid_request_error",
-                Some("request_too_large"),
-                false,
-                false,
-                false,
-            ),
-        ),
-        (
-            5016,
-            403,
-            (
-                502,
-                "server_error",
-                Some("upstream_forbidden"),
-                false,
-                false,
-                false,
-            ),
-        ),
-        (
-            3023,
-            403,
-            (
-                502,
-                "server_error",
-                Some("upstream_forbidden"),
-                false,
-                false,
-                false,
-            ),
-        ),
-        (
-            3007,
-            408,
-            (
-                504,
-                "server_error",
-                Some("upstream_timeout"),
-                true,
-                false,
-                false,
-            ),
-        ),
-        (
-            3008,
-            408,
-            (
-                408,
-                "server_error",
-                Some("upstream_aborted"),
-                true,
-                false,
-                false,
-            ),
-        ),
-        (
-            3036,
-            429,
-            (
-                429,
-                "insufficient_quota",
-                Some("insufficient_quota"),
-                false,
-                true,
-                false,
-            ),
-        ),
-        (
-            3040,
-            429,
-            (
-                429,
-                "rate_limit_error",
-                Some("rate_limit_exceeded"),
-                true,
-                false,
-                false,
-            ),
-        ),
-        (
-            10000,
-            401,
-            (
-                502,
-                "server_error",
-                Some("upstream_auth_failed"),
-                false,
-                false,
-                true,
-            ),
-        ),
-        (
-            10000,
-            403,
-            (
-                502,
-                "server_error",
-                Some("upstream_auth_failed"),
-                false,
-                false,
-                true,
-            ),
-        ),
+        (5007, 400, (502, "server_error", Some("upstream_model_not_found"), false, false, false)),
+        (3042, 404, (502, "server_error", Some("upstream_model_not_found"), false, false, false)),
+        (5004, 400, (400, "invalid_request_error", None, false, false, false)),
+        (3003, 400, (400, "invalid_request_error", None, false, false, false)),
+        (3006, 413, (413, "invalid_request_error", Some("request_too_large"), false, false, false)),
+        (5016, 403, (502, "server_error", Some("upstream_forbidden"), false, false, false)),
+        (3023, 403, (502, "server_error", Some("upstream_forbidden"), false, false, false)),
+        (3007, 408, (504, "server_error", Some("upstream_timeout"), true, false, false)),
+        (3008, 408, (408, "server_error", Some("upstream_aborted"), true, false, false)),
+        (3036, 429, (429, "insufficient_quota", Some("insufficient_quota"), false, true, false)),
+        (3040, 429, (429, "rate_limit_error", Some("rate_limit_exceeded"), true, false, false)),
+        (10000, 401, (502, "server_error", Some("upstream_auth_failed"), false, false, true)),
+        (10000, 403, (502, "server_error", Some("upstream_auth_failed"), false, false, true)),
         // Unknown code: status class decides.
-        (
-            9999,
-            500,
-            (
-                502,
-                "server_error",
-                Some("upstream_error"),
-                true,
-                false,
-                false,
-            ),
-        ),
+        (9999, 500, (502, "server_error", Some("upstream_error"), true, false, false)),
     ];
     for (code, status, expect) in rows {
         let e = cf(code, status);
-        let got = (
-            e.status,
-            e.error_type.as_str(),
-            e.code.as_deref(),
-            e.retryable,
-            e.out_of_credit,
-            e.credentials_rejected,
-        );
+        let got =
+            (e.status, e.error_type.as_str(), e.code.as_deref(), e.retryable, e.out_of_credit, e.credentials_rejected);
         assert_eq!(got, expect, "code {code}");
         assert_eq!(e.upstream_status, status);
         if !e.credentials_rejected {
-            assert!(
-                e.message.contains(&format!("upstream says {code}")),
-                "{}",
-                e.message
-            );
+            assert!(e.message.contains(&format!("upstream says {code}")), "{}", e.message);
         }
     }
 }
 
 #[test]
 fn workers_ai_messages_name_the_cause() {
-    assert!(cf(5007, 400)
-        .message
-        .contains("gateway configuration problem"));
+    assert!(cf(5007, 400).message.contains("gateway configuration problem"));
     assert!(cf(3036, 429).message.contains("00:00 UTC"));
-    assert_eq!(
-        cf(5004, 400).message,
-        "upstream says 5004 (Workers AI error 5004)"
-    );
+    assert_eq!(cf(5004, 400).message, "upstream says 5004 (Workers AI error 5004)");
 }
 
 #[test]
@@ -217,7 +62,11 @@ fn openai_shape_keeps_fields() {
 
 #[test]
 fn openai_rate_limit_and_quota() {
-    let e = translate_error(Protocol::OpenAi, 429, br#"{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#);
+    let e = translate_error(
+        Protocol::OpenAi,
+        429,
+        br#"{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#,
+    );
     assert_eq!((e.status, e.retryable, e.out_of_credit), (429, true, false));
     let e = translate_error(Protocol::OpenAi, 429, br#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#);
     assert_eq!((e.status, e.retryable, e.out_of_credit), (429, false, true));
@@ -237,15 +86,8 @@ fn openai_server_errors_retryable() {
     let e = translate_error(Protocol::OpenAi, 400, br#"{"error":{"message":"ctx","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#);
     assert_eq!((e.status, e.retryable), (400, false));
     // Numeric codes become strings; missing type filled from status.
-    let e = translate_error(
-        Protocol::CloudflareOpenAi,
-        400,
-        br#"{"error":{"message":"bad","code":5004}}"#,
-    );
-    assert_eq!(
-        (e.error_type.as_str(), e.code.as_deref()),
-        ("invalid_request_error", Some("5004"))
-    );
+    let e = translate_error(Protocol::CloudflareOpenAi, 400, br#"{"error":{"message":"bad","code":5004}}"#);
+    assert_eq!((e.error_type.as_str(), e.code.as_deref()), ("invalid_request_error", Some("5004")));
 }
 
 #[test]
@@ -279,23 +121,12 @@ fn unknown_bodies_by_status_class() {
     ];
     for (upstream, client, retryable) in cases {
         let e = translate_error(Protocol::OpenAi, upstream, b"<html>Bad Gateway</html>");
-        assert_eq!(
-            (e.status, e.retryable),
-            (client, retryable),
-            "upstream {upstream}"
-        );
+        assert_eq!((e.status, e.retryable), (client, retryable), "upstream {upstream}");
         assert!(!e.message.contains("html"));
     }
     let e = translate_error(Protocol::CloudflareOpenAi, 413, b"");
-    assert_eq!(
-        (e.status, e.code.as_deref()),
-        (413, Some("request_too_large"))
-    );
-    let e = translate_error(
-        Protocol::CloudflareNative,
-        500,
-        br#"{"error":"worker crashed"}"#,
-    );
+    assert_eq!((e.status, e.code.as_deref()), (413, Some("request_too_large")));
+    let e = translate_error(Protocol::CloudflareNative, 500, br#"{"error":"worker crashed"}"#);
     assert_eq!(e.status, 502);
     assert!(e.message.contains("worker crashed"));
     let e = translate_error(
@@ -314,11 +145,7 @@ fn error_inside_2xx_gets_a_client_status() {
         br#"{"error":{"message":"overloaded","type":"server_error","param":null,"code":null}}"#,
     );
     assert_eq!(e.status, 502);
-    let e = translate_error(
-        Protocol::OpenAi,
-        200,
-        br#"{"error":{"message":"slow down","type":"rate_limit_error"}}"#,
-    );
+    let e = translate_error(Protocol::OpenAi, 200, br#"{"error":{"message":"slow down","type":"rate_limit_error"}}"#);
     assert_eq!((e.status, e.retryable), (429, true));
 }
 

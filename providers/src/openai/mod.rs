@@ -33,11 +33,7 @@ pub(crate) fn prepare(
     set.push(("model", Value::String(upstream_model.to_owned())));
     if summary.stream && matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Completions) {
         // Ask for usage upstream always; the client's wish is applied when streaming back.
-        let mut options = body
-            .get("stream_options")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
+        let mut options = body.get("stream_options").and_then(Value::as_object).cloned().unwrap_or_default();
         options.insert("include_usage".into(), Value::Bool(true));
         set.push(("stream_options", Value::Object(options)));
     }
@@ -48,15 +44,7 @@ pub(crate) fn prepare(
         // Workers AI does not document base64; ask floats and encode them ourselves.
         set.push(("encoding_format", Value::String("float".into())));
     }
-    Ok((
-        path,
-        Overlay {
-            base: body,
-            set: &set,
-            remove: &[],
-        }
-        .to_bytes(),
-    ))
+    Ok((path, Overlay { base: body, set: &set, remove: &[] }.to_bytes()))
 }
 
 #[cfg(test)]

@@ -13,10 +13,7 @@ use crate::types::{EncodingFormat, Endpoint, Protocol, ResponseContext, Translat
 use crate::usage::{try_usage_of, usage_from, UsageWire};
 
 /// Translates a 2xx body from an OpenAI-shaped upstream.
-pub(crate) fn translate(
-    ctx: &ResponseContext,
-    body: Bytes,
-) -> Result<TranslatedBody, UpstreamError> {
+pub(crate) fn translate(ctx: &ResponseContext, body: Bytes) -> Result<TranslatedBody, UpstreamError> {
     let bad = || UpstreamError::bad_body(ctx.protocol, "not a JSON object");
     if ctx.protocol == Protocol::CloudflareOpenAi
         && ctx.endpoint == Endpoint::Embeddings
@@ -25,11 +22,7 @@ pub(crate) fn translate(
         return base64_embeddings(ctx, &body);
     }
     if let Some(usage) = try_usage_of(&body).map_err(|_| bad())? {
-        return Ok(TranslatedBody {
-            body,
-            usage: Some(usage),
-            usage_estimated: false,
-        });
+        return Ok(TranslatedBody { body, usage: Some(usage), usage_estimated: false });
     }
     // No usage (some Workers AI models): estimate from the request and the answer's text.
     let completion = match ctx.endpoint {
@@ -39,11 +32,7 @@ pub(crate) fn translate(
             completion_estimate(&value)
         }
     };
-    Ok(TranslatedBody {
-        body,
-        usage: Some(usage_from(ctx.prompt_tokens_estimate, completion)),
-        usage_estimated: true,
-    })
+    Ok(TranslatedBody { body, usage: Some(usage_from(ctx.prompt_tokens_estimate, completion)), usage_estimated: true })
 }
 
 /// Estimated completion tokens of a chat or completions answer (message content, tool-call
@@ -66,15 +55,9 @@ fn completion_estimate(value: &Value) -> u64 {
         {
             total += estimate_tokens(text);
         }
-        let calls = message
-            .and_then(|m| m.get("tool_calls"))
-            .and_then(Value::as_array);
+        let calls = message.and_then(|m| m.get("tool_calls")).and_then(Value::as_array);
         for call in calls.into_iter().flatten() {
-            if let Some(args) = call
-                .get("function")
-                .and_then(|f| f.get("arguments"))
-                .and_then(Value::as_str)
-            {
+            if let Some(args) = call.get("function").and_then(|f| f.get("arguments")).and_then(Value::as_str) {
                 total += estimate_tokens(args);
             }
         }
@@ -88,10 +71,7 @@ fn base64_embeddings(ctx: &ResponseContext, body: &[u8]) -> Result<TranslatedBod
     let bad = || UpstreamError::bad_body(ctx.protocol, "embeddings body is not an embedding list");
     let mut value: Value = serde_json::from_slice(body).map_err(|_| bad())?;
     let object = value.as_object_mut().ok_or_else(bad)?;
-    let data = object
-        .get_mut("data")
-        .and_then(Value::as_array_mut)
-        .ok_or_else(bad)?;
+    let data = object.get_mut("data").and_then(Value::as_array_mut).ok_or_else(bad)?;
     for item in data.iter_mut() {
         let embedding = item.get_mut("embedding").ok_or_else(bad)?;
         if let Value::Array(floats) = embedding {
@@ -112,9 +92,5 @@ fn base64_embeddings(ctx: &ResponseContext, body: &[u8]) -> Result<TranslatedBod
         }
     };
     let body = Bytes::from(serde_json::to_vec(&value).map_err(|_| bad())?);
-    Ok(TranslatedBody {
-        body,
-        usage: Some(usage),
-        usage_estimated: estimated,
-    })
+    Ok(TranslatedBody { body, usage: Some(usage), usage_estimated: estimated })
 }

@@ -112,11 +112,7 @@ impl PassThrough {
             include_usage: ctx.include_usage,
             prompt_tokens_estimate: ctx.prompt_tokens_estimate,
             seen: None,
-            fallback: Seen {
-                id: ctx.response_id.clone(),
-                model: ctx.upstream_model.clone(),
-                created: ctx.created,
-            },
+            fallback: Seen { id: ctx.response_id.clone(), model: ctx.upstream_model.clone(), created: ctx.created },
         }
     }
 
@@ -163,17 +159,13 @@ impl PassThrough {
             if let Some(id) = &chunk.id {
                 self.seen = Some(Seen {
                     id: id.clone().into_owned(),
-                    model: chunk
-                        .model
-                        .as_deref()
-                        .unwrap_or(&self.fallback.model)
-                        .to_owned(),
+                    model: chunk.model.as_deref().unwrap_or(&self.fallback.model).to_owned(),
                     created: chunk.created.unwrap_or(self.fallback.created),
                 });
             }
         }
-        let usage_only = chunk.choices.as_ref().is_some_and(Vec::is_empty)
-            && chunk.usage.as_ref().is_some_and(|u| !u.is_null());
+        let usage_only =
+            chunk.choices.as_ref().is_some_and(Vec::is_empty) && chunk.usage.as_ref().is_some_and(|u| !u.is_null());
         if usage_only && !self.include_usage {
             return Ok(()); // the gateway asked for it; the client did not
         }
@@ -196,12 +188,7 @@ impl PassThrough {
                 }
             }
             Some("response.completed" | "response.incomplete" | "response.failed") => {
-                if let Some(usage) = event
-                    .response
-                    .and_then(|r| r.usage)
-                    .as_ref()
-                    .and_then(UsageWire::from_value)
-                {
+                if let Some(usage) = event.response.and_then(|r| r.usage).as_ref().and_then(UsageWire::from_value) {
                     progress.usage = Some(usage);
                 }
                 progress.complete = true;
@@ -212,9 +199,7 @@ impl PassThrough {
 
     /// Workers AI compat chat streams may lack usage even when asked; the client asked for it.
     fn wants_made_up_usage(&self) -> bool {
-        self.protocol == Protocol::CloudflareOpenAi
-            && self.endpoint == Endpoint::ChatCompletions
-            && self.include_usage
+        self.protocol == Protocol::CloudflareOpenAi && self.endpoint == Endpoint::ChatCompletions && self.include_usage
     }
 
     fn add_missing_usage(&self, progress: &mut Progress, out: &mut Vec<Bytes>) {
@@ -222,12 +207,7 @@ impl PassThrough {
             return;
         }
         let seen = self.seen.as_ref().unwrap_or(&self.fallback);
-        let header = ChunkHeader {
-            id: &seen.id,
-            created: seen.created,
-            model: &seen.model,
-            include_usage: true,
-        };
+        let header = ChunkHeader { id: &seen.id, created: seen.created, model: &seen.model, include_usage: true };
         let usage = usage_from(self.prompt_tokens_estimate, estimate_tokens(&progress.text));
         progress.emit(out, chunk::usage_event(header, usage));
     }
@@ -238,10 +218,7 @@ fn record_text(progress: &mut Progress, choice: &ChoiceWire<'_>) {
         progress.text.push_str(text);
     }
     let Some(delta) = &choice.delta else { return };
-    for text in [&delta.content, &delta.reasoning_content]
-        .into_iter()
-        .flatten()
-    {
+    for text in [&delta.content, &delta.reasoning_content].into_iter().flatten() {
         progress.text.push_str(text);
     }
     for call in delta.tool_calls.iter().flatten() {

@@ -20,16 +20,11 @@ const OPENAI_STREAM: &str = concat!(
 );
 
 fn chat_ctx(protocol: Protocol, include_usage: bool) -> ResponseContext {
-    let mut body =
-        json!({"model": "m", "messages": [{"role": "user", "content": "Hi"}], "stream": true});
+    let mut body = json!({"model": "m", "messages": [{"role": "user", "content": "Hi"}], "stream": true});
     if include_usage {
         body["stream_options"] = json!({"include_usage": true});
     }
-    let model = if protocol == Protocol::OpenAi {
-        "gpt-4o-mini"
-    } else {
-        "@cf/meta/llama-3.1-8b-instruct"
-    };
+    let model = if protocol == Protocol::OpenAi { "gpt-4o-mini" } else { "@cf/meta/llama-3.1-8b-instruct" };
     ctx(Endpoint::ChatCompletions, protocol, body, model)
 }
 
@@ -45,9 +40,7 @@ fn run_split(ctx: &ResponseContext, input: &[u8], split: usize) -> (String, Stre
 }
 
 fn concat(out: &[Bytes]) -> String {
-    out.iter()
-        .map(|b| String::from_utf8_lossy(b).into_owned())
-        .collect()
+    out.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect()
 }
 
 fn run(ctx: &ResponseContext, input: &[u8]) -> (String, StreamTranslator) {
@@ -60,15 +53,7 @@ fn openai_with_include_usage_is_forwarded_byte_for_byte() {
     assert_eq!(out, OPENAI_STREAM);
     assert!(t.is_complete());
     assert_eq!(t.events_forwarded(), 6);
-    assert_eq!(
-        t.usage(),
-        Some(Usage {
-            prompt_tokens: 9,
-            completion_tokens: 2,
-            total_tokens: 11,
-            ..Usage::default()
-        })
-    );
+    assert_eq!(t.usage(), Some(Usage { prompt_tokens: 9, completion_tokens: 2, total_tokens: 11, ..Usage::default() }));
     assert_eq!(t.completion_text(), "Hello!");
 }
 
@@ -76,10 +61,7 @@ fn openai_with_include_usage_is_forwarded_byte_for_byte() {
 fn usage_chunk_dropped_when_client_did_not_ask() {
     let (out, t) = run(&chat_ctx(Protocol::OpenAi, false), OPENAI_STREAM.as_bytes());
     let usage_event = OPENAI_STREAM.split("\n\n").nth(4).unwrap();
-    assert_eq!(
-        out,
-        OPENAI_STREAM.replace(&format!("{usage_event}\n\n"), "")
-    );
+    assert_eq!(out, OPENAI_STREAM.replace(&format!("{usage_event}\n\n"), ""));
     assert_eq!(t.events_forwarded(), 5);
     assert_eq!(t.usage().map(|u| u.total_tokens), Some(11));
 }
@@ -104,14 +86,9 @@ fn events_are_emitted_as_soon_as_complete() {
     let mut t = StreamTranslator::new(&c);
     let mut out = Vec::new();
     let first_end = OPENAI_STREAM.find("\n\n").unwrap() + 2;
-    t.push(&OPENAI_STREAM.as_bytes()[..first_end], &mut out)
-        .unwrap();
+    t.push(&OPENAI_STREAM.as_bytes()[..first_end], &mut out).unwrap();
     assert_eq!(out.len(), 1);
-    t.push(
-        &OPENAI_STREAM.as_bytes()[first_end..first_end + 10],
-        &mut out,
-    )
-    .unwrap();
+    t.push(&OPENAI_STREAM.as_bytes()[first_end..first_end + 10], &mut out).unwrap();
     assert_eq!(out.len(), 1);
     assert!(!t.is_complete());
 }
@@ -197,31 +174,17 @@ fn workers_ai_compat_missing_usage_is_made_up_only_when_asked() {
         "\n\n",
         "data: [DONE]\n\n",
     );
-    let (out, t) = run(
-        &chat_ctx(Protocol::CloudflareOpenAi, true),
-        input.as_bytes(),
-    );
+    let (out, t) = run(&chat_ctx(Protocol::CloudflareOpenAi, true), input.as_bytes());
     let usage_chunk = r#"data: {"id":"id-7","object":"chat.completion.chunk","created":5,"model":"@cf/x","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":1,"total_tokens":8,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}}"#;
-    assert_eq!(
-        out,
-        input.replace("data: [DONE]", &format!("{usage_chunk}\n\ndata: [DONE]"))
-    );
+    assert_eq!(out, input.replace("data: [DONE]", &format!("{usage_chunk}\n\ndata: [DONE]")));
     assert_eq!(t.usage(), None);
-    let (out, _) = run(
-        &chat_ctx(Protocol::CloudflareOpenAi, false),
-        input.as_bytes(),
-    );
+    let (out, _) = run(&chat_ctx(Protocol::CloudflareOpenAi, false), input.as_bytes());
     assert_eq!(out, input);
 }
 
 #[test]
 fn responses_stream_reads_usage_from_completed_event() {
-    let c = ctx(
-        Endpoint::Responses,
-        Protocol::OpenAi,
-        json!({"model": "m", "input": "hi", "stream": true}),
-        "gpt-4o",
-    );
+    let c = ctx(Endpoint::Responses, Protocol::OpenAi, json!({"model": "m", "input": "hi", "stream": true}), "gpt-4o");
     let input = concat!(
         "event: response.created\n",
         r#"data: {"type":"response.created","response":{"id":"resp_1","usage":null}}"#,
@@ -240,10 +203,7 @@ fn responses_stream_reads_usage_from_completed_event() {
     assert_eq!(out, input);
     assert!(t.is_complete());
     assert_eq!(t.completion_text(), "Hello");
-    assert_eq!(
-        t.usage().map(|u| (u.prompt_tokens, u.completion_tokens)),
-        Some((5, 2))
-    );
+    assert_eq!(t.usage().map(|u| (u.prompt_tokens, u.completion_tokens)), Some((5, 2)));
 }
 
 const NATIVE_STREAM: &str = concat!(
@@ -265,10 +225,7 @@ fn native_chunk(delta: &str, finish: &str, usage_null: bool) -> String {
 
 #[test]
 fn native_stream_becomes_openai_chunks_exactly() {
-    let (out, t) = run(
-        &chat_ctx(Protocol::CloudflareNative, false),
-        NATIVE_STREAM.as_bytes(),
-    );
+    let (out, t) = run(&chat_ctx(Protocol::CloudflareNative, false), NATIVE_STREAM.as_bytes());
     let expected = [
         native_chunk(r#"{"role":"assistant","content":""}"#, "null", false),
         native_chunk(r#"{"content":"Hello"}"#, "null", false),
@@ -283,21 +240,13 @@ fn native_stream_becomes_openai_chunks_exactly() {
     assert_eq!(t.completion_text(), "Hello!");
     assert_eq!(
         t.usage(),
-        Some(Usage {
-            prompt_tokens: 12,
-            completion_tokens: 2,
-            total_tokens: 14,
-            ..Usage::default()
-        })
+        Some(Usage { prompt_tokens: 12, completion_tokens: 2, total_tokens: 14, ..Usage::default() })
     );
 }
 
 #[test]
 fn native_stream_with_include_usage() {
-    let (out, _) = run(
-        &chat_ctx(Protocol::CloudflareNative, true),
-        NATIVE_STREAM.as_bytes(),
-    );
+    let (out, _) = run(&chat_ctx(Protocol::CloudflareNative, true), NATIVE_STREAM.as_bytes());
     let usage = r#"data: {"id":"chatcmpl-abc","object":"chat.completion.chunk","created":1764000000,"model":"@cf/meta/llama-3.1-8b-instruct","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":2,"total_tokens":14,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}}"#;
     let expected = [
         native_chunk(r#"{"role":"assistant","content":""}"#, "null", true),
@@ -335,10 +284,7 @@ fn native_stream_without_usage_estimates_in_usage_chunk_and_length_finish() {
     assert!(out.contains(r#""finish_reason":"length""#), "{out}");
     let input = "data: {\"response\":\"abcd\"}\n\ndata: [DONE]\n\n";
     let (out, t) = run(&c, input.as_bytes());
-    assert!(
-        out.contains(r#""usage":{"prompt_tokens":7,"completion_tokens":1,"total_tokens":8"#),
-        "{out}"
-    );
+    assert!(out.contains(r#""usage":{"prompt_tokens":7,"completion_tokens":1,"total_tokens":8"#), "{out}");
     assert!(out.contains(r#""finish_reason":"stop""#));
     assert_eq!(t.usage(), None);
 }
@@ -400,17 +346,12 @@ fn native_stream_errors() {
         .push(b"data: {\"response\":\"a\"}\n\ndata: {\"errors\":[{\"code\":3040,\"message\":\"Capacity\"}],\"success\":false}\n\n", &mut out)
         .unwrap_err();
     assert_eq!(out.len(), 2);
-    assert_eq!(
-        (e.status, e.code.as_deref()),
-        (429, Some("rate_limit_exceeded"))
-    );
+    assert_eq!((e.status, e.code.as_deref()), (429, Some("rate_limit_exceeded")));
     let event = crate::stream_error_event(&e);
     assert!(event.starts_with(b"data: {\"error\":"));
 
     let mut t = StreamTranslator::new(&c);
-    let e = t
-        .push(b"data: {\"error\":\"boom\"}\n\n", &mut Vec::new())
-        .unwrap_err();
+    let e = t.push(b"data: {\"error\":\"boom\"}\n\n", &mut Vec::new()).unwrap_err();
     assert_eq!(e.status, 502);
     let mut t = StreamTranslator::new(&c);
     let e = t.push(b"data: nope\n\n", &mut Vec::new()).unwrap_err();
@@ -422,8 +363,7 @@ fn native_stream_ended_early_is_not_complete() {
     let c = chat_ctx(Protocol::CloudflareNative, false);
     let mut t = StreamTranslator::new(&c);
     let mut out = Vec::new();
-    t.push(b"data: {\"response\":\"a\"}\n\ndata: {\"resp", &mut out)
-        .unwrap();
+    t.push(b"data: {\"response\":\"a\"}\n\ndata: {\"resp", &mut out).unwrap();
     assert_eq!(out.len(), 2);
     assert!(t.finish(&mut out).is_err());
     assert!(!t.is_complete());

@@ -9,14 +9,7 @@ use crate::estimate;
 use crate::types::{EncodingFormat, InvalidRequest, RequestSummary};
 
 /// Roles OpenAI accepts in `messages`.
-const ROLES: [&str; 6] = [
-    "system",
-    "developer",
-    "user",
-    "assistant",
-    "tool",
-    "function",
-];
+const ROLES: [&str; 6] = ["system", "developer", "user", "assistant", "tool", "function"];
 
 /// Validates a chat completions body.
 pub(crate) fn validate(body: &Body) -> Result<RequestSummary, InvalidRequest> {
@@ -85,7 +78,9 @@ fn check_message(i: usize, message: &Value) -> Result<(), InvalidRequest> {
         Some(Value::String(role)) => {
             return Err(invalid_value(
                 &format!("{param}.role"),
-                format!("'{role}'. Supported values are: 'system', 'developer', 'user', 'assistant', 'tool' and 'function'."),
+                format!(
+                "'{role}'. Supported values are: 'system', 'developer', 'user', 'assistant', 'tool' and 'function'."
+            ),
             ))
         }
         Some(other) => return Err(invalid_type(&format!("{param}.role"), "a string", other)),
@@ -109,26 +104,20 @@ fn check_message(i: usize, message: &Value) -> Result<(), InvalidRequest> {
     }
     if role == "assistant" && !has_calls && message.get("content").is_none_or(Value::is_null) {
         return Err(InvalidRequest::new(
-            format!("Invalid value for '{content_param}': an assistant message needs 'content' unless it has 'tool_calls'."),
+            format!(
+                "Invalid value for '{content_param}': an assistant message needs 'content' unless it has 'tool_calls'."
+            ),
             content_param,
             "missing_required_parameter",
         ));
     }
     if let Some(calls) = message.get("tool_calls").filter(|c| !c.is_null()) {
         let Some(calls) = calls.as_array() else {
-            return Err(invalid_type(
-                &format!("{param}.tool_calls"),
-                "an array",
-                calls,
-            ));
+            return Err(invalid_type(&format!("{param}.tool_calls"), "an array", calls));
         };
         for (j, call) in calls.iter().enumerate() {
             if !call.is_object() {
-                return Err(invalid_type(
-                    &format!("{param}.tool_calls[{j}]"),
-                    "an object",
-                    call,
-                ));
+                return Err(invalid_type(&format!("{param}.tool_calls[{j}]"), "an object", call));
             }
         }
     }
@@ -136,13 +125,7 @@ fn check_message(i: usize, message: &Value) -> Result<(), InvalidRequest> {
         match message.get("tool_call_id") {
             Some(Value::String(_)) => {}
             None | Some(Value::Null) => return Err(missing(&format!("{param}.tool_call_id"))),
-            Some(other) => {
-                return Err(invalid_type(
-                    &format!("{param}.tool_call_id"),
-                    "a string",
-                    other,
-                ))
-            }
+            Some(other) => return Err(invalid_type(&format!("{param}.tool_call_id"), "a string", other)),
         }
     }
     Ok(())
@@ -166,23 +149,11 @@ fn check_parts(param: &str, parts: &[Value]) -> Result<(), InvalidRequest> {
             Some(Value::String(kind)) if kind == "text" => match part.get("text") {
                 Some(Value::String(_)) => {}
                 None | Some(Value::Null) => return Err(missing(&format!("{part_param}.text"))),
-                Some(other) => {
-                    return Err(invalid_type(
-                        &format!("{part_param}.text"),
-                        "a string",
-                        other,
-                    ))
-                }
+                Some(other) => return Err(invalid_type(&format!("{part_param}.text"), "a string", other)),
             },
             Some(Value::String(_)) => {}
             None | Some(Value::Null) => return Err(missing(&format!("{part_param}.type"))),
-            Some(other) => {
-                return Err(invalid_type(
-                    &format!("{part_param}.type"),
-                    "a string",
-                    other,
-                ))
-            }
+            Some(other) => return Err(invalid_type(&format!("{part_param}.type"), "a string", other)),
         }
     }
     Ok(())

@@ -70,20 +70,17 @@ pub(crate) fn shape(input: &Value) -> InputShape {
 
 /// Checks a string | strings | token ids | token-id arrays input; returns how many inputs it holds.
 /// `allow_empty_text` is true for completions prompts, where `""` is legal.
-pub(crate) fn check_input(
-    param: &str,
-    input: &Value,
-    allow_empty_text: bool,
-) -> Result<usize, InvalidRequest> {
+pub(crate) fn check_input(param: &str, input: &Value, allow_empty_text: bool) -> Result<usize, InvalidRequest> {
     let empty_string = |p: &str| {
         InvalidRequest::new(
-            format!("Invalid '{p}': empty string. Every input must contain at least one character; remove empty inputs."),
+            format!(
+                "Invalid '{p}': empty string. Every input must contain at least one character; remove empty inputs."
+            ),
             p,
             "empty_string",
         )
     };
-    let expected =
-        "a string, an array of strings, an array of integers or an array of integer arrays";
+    let expected = "a string, an array of strings, an array of integers or an array of integer arrays";
     match input {
         Value::String(s) if s.is_empty() && !allow_empty_text => Err(empty_string(param)),
         Value::String(_) => Ok(1),
@@ -110,13 +107,7 @@ pub(crate) fn check_input(
                                 return Err(empty_string(&format!("{param}[{i}]")))
                             }
                             Value::String(_) => {}
-                            other => {
-                                return Err(invalid_type(
-                                    &format!("{param}[{i}]"),
-                                    "a string",
-                                    other,
-                                ))
-                            }
+                            other => return Err(invalid_type(&format!("{param}[{i}]"), "a string", other)),
                         }
                     }
                     Ok(items.len())
@@ -142,11 +133,9 @@ pub(crate) fn check_input(
                     }
                     Ok(items.len())
                 }
-                other => Err(invalid_type(
-                    &format!("{param}[0]"),
-                    "a string, an integer or an array of integers",
-                    other,
-                )),
+                other => {
+                    Err(invalid_type(&format!("{param}[0]"), "a string, an integer or an array of integers", other))
+                }
             }
         }
         other => Err(invalid_type(param, expected, other)),
@@ -157,11 +146,7 @@ pub(crate) fn check_input(
 fn check_tokens(param: &str, tokens: &[Value]) -> Result<(), InvalidRequest> {
     for (i, token) in tokens.iter().enumerate() {
         if token.as_u64().is_none() {
-            return Err(invalid_type(
-                &format!("{param}[{i}]"),
-                "a non-negative integer token id",
-                token,
-            ));
+            return Err(invalid_type(&format!("{param}[{i}]"), "a non-negative integer token id", token));
         }
     }
     Ok(())

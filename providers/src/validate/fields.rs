@@ -26,10 +26,7 @@ pub(crate) fn type_name(value: &Value) -> &'static str {
 /// "Invalid type for 'param': expected …, but got … instead."
 pub(crate) fn invalid_type(param: &str, expected: &str, got: &Value) -> InvalidRequest {
     InvalidRequest::new(
-        format!(
-            "Invalid type for '{param}': expected {expected}, but got {} instead.",
-            type_name(got)
-        ),
+        format!("Invalid type for '{param}': expected {expected}, but got {} instead.", type_name(got)),
         param,
         "invalid_type",
     )
@@ -37,20 +34,12 @@ pub(crate) fn invalid_type(param: &str, expected: &str, got: &Value) -> InvalidR
 
 /// "Invalid value for 'param': …" with OpenAI's `invalid_value` code.
 pub(crate) fn invalid_value(param: &str, why: impl std::fmt::Display) -> InvalidRequest {
-    InvalidRequest::new(
-        format!("Invalid value for '{param}': {why}"),
-        param,
-        "invalid_value",
-    )
+    InvalidRequest::new(format!("Invalid value for '{param}': {why}"), param, "invalid_value")
 }
 
 /// "Missing required parameter: 'param'."
 pub(crate) fn missing(param: &str) -> InvalidRequest {
-    InvalidRequest::new(
-        format!("Missing required parameter: '{param}'."),
-        param,
-        "missing_required_parameter",
-    )
+    InvalidRequest::new(format!("Missing required parameter: '{param}'."), param, "missing_required_parameter")
 }
 
 /// The field's value, with `null` treated as absent.
@@ -95,10 +84,7 @@ pub(crate) fn opt_string<'a>(body: &'a Body, key: &str) -> Result<Option<&'a str
 }
 
 /// An optional object.
-pub(crate) fn opt_object<'a>(
-    body: &'a Body,
-    key: &str,
-) -> Result<Option<&'a Body>, InvalidRequest> {
+pub(crate) fn opt_object<'a>(body: &'a Body, key: &str) -> Result<Option<&'a Body>, InvalidRequest> {
     match present(body, key) {
         None => Ok(None),
         Some(Value::Object(o)) => Ok(Some(o)),
@@ -107,10 +93,7 @@ pub(crate) fn opt_object<'a>(
 }
 
 /// An optional array.
-pub(crate) fn opt_array<'a>(
-    body: &'a Body,
-    key: &str,
-) -> Result<Option<&'a Vec<Value>>, InvalidRequest> {
+pub(crate) fn opt_array<'a>(body: &'a Body, key: &str) -> Result<Option<&'a Vec<Value>>, InvalidRequest> {
     match present(body, key) {
         None => Ok(None),
         Some(Value::Array(a)) => Ok(Some(a)),
@@ -119,12 +102,7 @@ pub(crate) fn opt_array<'a>(
 }
 
 /// An optional integer within `min..=max`.
-pub(crate) fn opt_int_in(
-    body: &Body,
-    key: &str,
-    min: i64,
-    max: i64,
-) -> Result<Option<i64>, InvalidRequest> {
+pub(crate) fn opt_int_in(body: &Body, key: &str, min: i64, max: i64) -> Result<Option<i64>, InvalidRequest> {
     let Some(value) = present(body, key) else {
         return Ok(None);
     };
@@ -140,7 +118,9 @@ pub(crate) fn opt_int_in(
     }
     if n > max {
         return Err(InvalidRequest::new(
-            format!("Invalid '{key}': integer above maximum value. Expected a value <= {max}, but got {value} instead."),
+            format!(
+                "Invalid '{key}': integer above maximum value. Expected a value <= {max}, but got {value} instead."
+            ),
             key,
             "integer_above_max_value",
         ));
@@ -170,12 +150,7 @@ pub(crate) fn opt_positive(body: &Body, key: &str) -> Result<Option<u64>, Invali
 }
 
 /// An optional number within `min..=max`.
-pub(crate) fn opt_number_in(
-    body: &Body,
-    key: &str,
-    min: f64,
-    max: f64,
-) -> Result<Option<f64>, InvalidRequest> {
+pub(crate) fn opt_number_in(body: &Body, key: &str, min: f64, max: f64) -> Result<Option<f64>, InvalidRequest> {
     let Some(value) = present(body, key) else {
         return Ok(None);
     };
@@ -184,14 +159,18 @@ pub(crate) fn opt_number_in(
     };
     if x < min {
         return Err(InvalidRequest::new(
-            format!("Invalid '{key}': decimal below minimum value. Expected a value >= {min}, but got {value} instead."),
+            format!(
+                "Invalid '{key}': decimal below minimum value. Expected a value >= {min}, but got {value} instead."
+            ),
             key,
             "decimal_below_min_value",
         ));
     }
     if x > max {
         return Err(InvalidRequest::new(
-            format!("Invalid '{key}': decimal above maximum value. Expected a value <= {max}, but got {value} instead."),
+            format!(
+                "Invalid '{key}': decimal above maximum value. Expected a value <= {max}, but got {value} instead."
+            ),
             key,
             "decimal_above_max_value",
         ));
@@ -218,11 +197,7 @@ pub(crate) fn stop(body: &Body) -> Result<(), InvalidRequest> {
             }
             Ok(())
         }
-        Some(other) => Err(invalid_type(
-            "stop",
-            "a string or an array of strings",
-            other,
-        )),
+        Some(other) => Err(invalid_type("stop", "a string or an array of strings", other)),
     }
 }
 
@@ -242,13 +217,7 @@ pub(crate) fn stream(body: &Body) -> Result<(bool, bool), InvalidRequest> {
     let include_usage = match options.get("include_usage") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
-        Some(other) => {
-            return Err(invalid_type(
-                "stream_options.include_usage",
-                "a boolean",
-                other,
-            ))
-        }
+        Some(other) => return Err(invalid_type("stream_options.include_usage", "a boolean", other)),
     };
     Ok((stream, include_usage))
 }
@@ -277,13 +246,7 @@ pub(crate) fn tools(body: &Body) -> Result<(), InvalidRequest> {
             let function = tool.get("function");
             match function.and_then(|f| f.get("name")) {
                 Some(Value::String(_)) => {}
-                Some(other) => {
-                    return Err(invalid_type(
-                        &format!("{param}.function.name"),
-                        "a string",
-                        other,
-                    ))
-                }
+                Some(other) => return Err(invalid_type(&format!("{param}.function.name"), "a string", other)),
                 None => return Err(missing(&format!("{param}.function.name"))),
             }
         }

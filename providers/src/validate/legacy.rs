@@ -54,16 +54,9 @@ pub(crate) fn validate_responses(body: &Body) -> Result<RequestSummary, InvalidR
         Some(input @ (serde_json::Value::String(_) | serde_json::Value::Array(_))) => {
             estimate::responses_input_tokens(input)
         }
-        Some(other) => {
-            return Err(fields::invalid_type(
-                "input",
-                "a string or an array of input items",
-                other,
-            ))
-        }
+        Some(other) => return Err(fields::invalid_type("input", "a string or an array of input items", other)),
     };
-    let instructions =
-        fields::opt_string(body, "instructions")?.map_or(0, estimate::estimate_tokens);
+    let instructions = fields::opt_string(body, "instructions")?.map_or(0, estimate::estimate_tokens);
     Ok(RequestSummary {
         model,
         stream,

@@ -18,10 +18,7 @@ use crate::types::{Endpoint, InvalidRequest, RequestSummary};
 /// stream_options, token limits, sampling parameters, stop, tools, embeddings input, …). Error
 /// messages name the field path like OpenAI does (`messages[2].role`, `temperature`) and say how
 /// to fix it. Unknown fields are allowed: they are forwarded verbatim.
-pub fn validate(
-    endpoint: Endpoint,
-    body: &Map<String, Value>,
-) -> Result<RequestSummary, InvalidRequest> {
+pub fn validate(endpoint: Endpoint, body: &Map<String, Value>) -> Result<RequestSummary, InvalidRequest> {
     match endpoint {
         Endpoint::ChatCompletions => chat::validate(body),
         Endpoint::Embeddings => embeddings::validate(body),

@@ -11,8 +11,7 @@ fn body(value: Value) -> Map<String, Value> {
 }
 
 fn chat(extra: Value) -> Map<String, Value> {
-    let mut b =
-        body(json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}));
+    let mut b = body(json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}));
     b.extend(body(extra));
     b
 }
@@ -53,14 +52,12 @@ fn minimal_chat_summary() {
 fn full_chat_summary_and_unknown_fields_allowed() {
     let s = ok(
         Endpoint::ChatCompletions,
-        chat(
-            json!({"stream": true, "stream_options": {"include_usage": true}, "max_tokens": 10,
+        chat(json!({"stream": true, "stream_options": {"include_usage": true}, "max_tokens": 10,
             "max_completion_tokens": 20, "n": 2, "user": "u1", "temperature": 2, "top_p": 0.5,
             "stop": ["a", "b", "c", "d"], "seed": -5, "logprobs": true, "top_logprobs": 3,
             "logit_bias": {"50256": -100}, "tools": [{"type": "function", "function": {"name": "f"}}],
             "tool_choice": {"type": "function", "function": {"name": "f"}}, "response_format": {"type": "json_object"},
-            "top_k": 5, "some_future_field": {"x": [1]}, "metadata": null}),
-        ),
+            "top_k": 5, "some_future_field": {"x": [1]}, "metadata": null})),
     );
     assert!(s.stream && s.include_usage);
     assert_eq!(s.max_output_tokens, Some(20));
@@ -70,21 +67,12 @@ fn full_chat_summary_and_unknown_fields_allowed() {
 
 #[test]
 fn model_rules() {
-    let e = err(
-        Endpoint::ChatCompletions,
-        body(json!({"messages": [{"role": "user", "content": "x"}]})),
-    );
-    assert_eq!(
-        (e.param.as_deref(), e.code),
-        (Some("model"), Some("missing_required_parameter"))
-    );
+    let e = err(Endpoint::ChatCompletions, body(json!({"messages": [{"role": "user", "content": "x"}]})));
+    assert_eq!((e.param.as_deref(), e.code), (Some("model"), Some("missing_required_parameter")));
     let e = chat_err(json!({"model": ""}), "model");
     assert_eq!(e.code, Some("empty_string"));
     let e = chat_err(json!({"model": 5}), "model");
-    assert_eq!(
-        e.message,
-        "Invalid type for 'model': expected a string, but got an integer instead."
-    );
+    assert_eq!(e.message, "Invalid type for 'model': expected a string, but got an integer instead.");
 }
 
 #[test]
@@ -94,60 +82,26 @@ fn messages_rules() {
     chat_err(json!({"messages": "hi"}), "messages");
     let e = chat_err(json!({"messages": []}), "messages");
     assert_eq!(e.code, Some("empty_array"));
-    chat_err(
-        json!({"messages": [{"role": "user", "content": "a"}, "x"]}),
-        "messages[1]",
-    );
+    chat_err(json!({"messages": [{"role": "user", "content": "a"}, "x"]}), "messages[1]");
     chat_err(json!({"messages": [{"content": "a"}]}), "messages[0].role");
     let e = chat_err(
         json!({"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}, {"role": "robot", "content": "c"}]}),
         "messages[2].role",
     );
-    assert!(
-        e.message.contains("'robot'") && e.message.contains("'assistant'"),
-        "{}",
-        e.message
-    );
-    chat_err(
-        json!({"messages": [{"role": 1, "content": "a"}]}),
-        "messages[0].role",
-    );
-    chat_err(
-        json!({"messages": [{"role": "user"}]}),
-        "messages[0].content",
-    );
-    chat_err(
-        json!({"messages": [{"role": "user", "content": null}]}),
-        "messages[0].content",
-    );
-    chat_err(
-        json!({"messages": [{"role": "user", "content": 5}]}),
-        "messages[0].content",
-    );
-    chat_err(
-        json!({"messages": [{"role": "user", "content": []}]}),
-        "messages[0].content",
-    );
-    chat_err(
-        json!({"messages": [{"role": "user", "content": ["x"]}]}),
-        "messages[0].content[0]",
-    );
-    chat_err(
-        json!({"messages": [{"role": "user", "content": [{"text": "x"}]}]}),
-        "messages[0].content[0].type",
-    );
+    assert!(e.message.contains("'robot'") && e.message.contains("'assistant'"), "{}", e.message);
+    chat_err(json!({"messages": [{"role": 1, "content": "a"}]}), "messages[0].role");
+    chat_err(json!({"messages": [{"role": "user"}]}), "messages[0].content");
+    chat_err(json!({"messages": [{"role": "user", "content": null}]}), "messages[0].content");
+    chat_err(json!({"messages": [{"role": "user", "content": 5}]}), "messages[0].content");
+    chat_err(json!({"messages": [{"role": "user", "content": []}]}), "messages[0].content");
+    chat_err(json!({"messages": [{"role": "user", "content": ["x"]}]}), "messages[0].content[0]");
+    chat_err(json!({"messages": [{"role": "user", "content": [{"text": "x"}]}]}), "messages[0].content[0].type");
     chat_err(
         json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text"}]}]}),
         "messages[0].content[1].text",
     );
-    chat_err(
-        json!({"messages": [{"role": "assistant", "content": null}]}),
-        "messages[0].content",
-    );
-    chat_err(
-        json!({"messages": [{"role": "tool", "content": "r"}]}),
-        "messages[0].tool_call_id",
-    );
+    chat_err(json!({"messages": [{"role": "assistant", "content": null}]}), "messages[0].content");
+    chat_err(json!({"messages": [{"role": "tool", "content": "r"}]}), "messages[0].tool_call_id");
     chat_err(
         json!({"messages": [{"role": "assistant", "content": null, "tool_calls": {"id": "x"}}]}),
         "messages[0].tool_calls",
@@ -172,28 +126,13 @@ fn messages_valid_variants() {
 #[test]
 fn stream_rules() {
     chat_err(json!({"stream": "yes"}), "stream");
-    let e = chat_err(
-        json!({"stream_options": {"include_usage": true}}),
-        "stream_options",
-    );
+    let e = chat_err(json!({"stream_options": {"include_usage": true}}), "stream_options");
     assert!(e.message.contains("only allowed when 'stream' is enabled"));
-    chat_err(
-        json!({"stream": true, "stream_options": true}),
-        "stream_options",
-    );
-    chat_err(
-        json!({"stream": true, "stream_options": {"include_usage": 1}}),
-        "stream_options.include_usage",
-    );
-    let s = ok(
-        Endpoint::ChatCompletions,
-        chat(json!({"stream": true, "stream_options": {}})),
-    );
+    chat_err(json!({"stream": true, "stream_options": true}), "stream_options");
+    chat_err(json!({"stream": true, "stream_options": {"include_usage": 1}}), "stream_options.include_usage");
+    let s = ok(Endpoint::ChatCompletions, chat(json!({"stream": true, "stream_options": {}})));
     assert!(s.stream && !s.include_usage);
-    let s = ok(
-        Endpoint::ChatCompletions,
-        chat(json!({"stream": false, "stream_options": null})),
-    );
+    let s = ok(Endpoint::ChatCompletions, chat(json!({"stream": false, "stream_options": null})));
     assert!(!s.stream);
 }
 
@@ -216,20 +155,17 @@ fn integer_fields() {
 #[test]
 fn number_ranges() {
     let e = chat_err(json!({"temperature": 2.5}), "temperature");
-    assert_eq!(e.message, "Invalid 'temperature': decimal above maximum value. Expected a value <= 2, but got 2.5 instead.");
-    chat_err(json!({"temperature": -0.1}), "temperature");
-    let e = chat_err(json!({"temperature": "hot"}), "temperature");
     assert_eq!(
         e.message,
-        "Invalid type for 'temperature': expected a decimal, but got a string instead."
+        "Invalid 'temperature': decimal above maximum value. Expected a value <= 2, but got 2.5 instead."
     );
+    chat_err(json!({"temperature": -0.1}), "temperature");
+    let e = chat_err(json!({"temperature": "hot"}), "temperature");
+    assert_eq!(e.message, "Invalid type for 'temperature': expected a decimal, but got a string instead.");
     chat_err(json!({"top_p": 1.01}), "top_p");
     chat_err(json!({"presence_penalty": -3}), "presence_penalty");
     chat_err(json!({"frequency_penalty": 3}), "frequency_penalty");
-    ok(
-        Endpoint::ChatCompletions,
-        chat(json!({"temperature": 0, "top_p": 1, "temperature_extra": "x"})),
-    );
+    ok(Endpoint::ChatCompletions, chat(json!({"temperature": 0, "top_p": 1, "temperature_extra": "x"})));
 }
 
 #[test]
@@ -241,14 +177,8 @@ fn other_typed_fields() {
     ok(Endpoint::ChatCompletions, chat(json!({"stop": "END"})));
     chat_err(json!({"tools": {}}), "tools");
     chat_err(json!({"tools": [5]}), "tools[0]");
-    chat_err(
-        json!({"tools": [{"function": {"name": "f"}}]}),
-        "tools[0].type",
-    );
-    chat_err(
-        json!({"tools": [{"type": "function", "function": {}}]}),
-        "tools[0].function.name",
-    );
+    chat_err(json!({"tools": [{"function": {"name": "f"}}]}), "tools[0].type");
+    chat_err(json!({"tools": [{"type": "function", "function": {}}]}), "tools[0].function.name");
     chat_err(json!({"tool_choice": "sometimes"}), "tool_choice");
     chat_err(json!({"tool_choice": 1}), "tool_choice");
     chat_err(json!({"user": 42}), "user");
@@ -274,19 +204,10 @@ fn emb_err(extra: Value, param: &str) -> InvalidRequest {
 #[test]
 fn embeddings_inputs() {
     let s = ok(Endpoint::Embeddings, emb(json!({})));
-    assert_eq!(
-        (s.input_count, s.encoding_format, s.dimensions),
-        (1, EncodingFormat::Float, None)
-    );
+    assert_eq!((s.input_count, s.encoding_format, s.dimensions), (1, EncodingFormat::Float, None));
     assert_eq!(s.prompt_tokens_estimate, 2);
-    let s = ok(
-        Endpoint::Embeddings,
-        emb(json!({"input": ["a", "b"], "encoding_format": "base64", "dimensions": 256})),
-    );
-    assert_eq!(
-        (s.input_count, s.encoding_format, s.dimensions),
-        (2, EncodingFormat::Base64, Some(256))
-    );
+    let s = ok(Endpoint::Embeddings, emb(json!({"input": ["a", "b"], "encoding_format": "base64", "dimensions": 256})));
+    assert_eq!((s.input_count, s.encoding_format, s.dimensions), (2, EncodingFormat::Base64, Some(256)));
     let s = ok(Endpoint::Embeddings, emb(json!({"input": [1, 2, 3]})));
     assert_eq!((s.input_count, s.prompt_tokens_estimate), (1, 3));
     let s = ok(Endpoint::Embeddings, emb(json!({"input": [[1, 2], [3]]})));
@@ -309,10 +230,7 @@ fn embeddings_inputs() {
     let e = emb_err(json!({"input": too_many}), "input");
     assert_eq!(e.code, Some("array_above_max_length"));
     let max: Vec<Value> = (0..2048).map(|_| json!("x")).collect();
-    assert_eq!(
-        ok(Endpoint::Embeddings, emb(json!({"input": max}))).input_count,
-        2048
-    );
+    assert_eq!(ok(Endpoint::Embeddings, emb(json!({"input": max}))).input_count, 2048);
 }
 
 #[test]
@@ -322,10 +240,7 @@ fn embeddings_options() {
     emb_err(json!({"dimensions": 0}), "dimensions");
     emb_err(json!({"dimensions": "256"}), "dimensions");
     emb_err(json!({"user": []}), "user");
-    ok(
-        Endpoint::Embeddings,
-        emb(json!({"encoding_format": null, "pooling": "cls"})),
-    );
+    ok(Endpoint::Embeddings, emb(json!({"encoding_format": null, "pooling": "cls"})));
 }
 
 #[test]
@@ -340,10 +255,7 @@ fn completions_and_responses() {
     assert_eq!(s.max_output_tokens, Some(5));
     let e = err(Endpoint::Completions, body(json!({"model": "m"})));
     assert_eq!(e.param.as_deref(), Some("prompt"));
-    let e = err(
-        Endpoint::Completions,
-        body(json!({"model": "m", "prompt": "x", "logprobs": 6})),
-    );
+    let e = err(Endpoint::Completions, body(json!({"model": "m", "prompt": "x", "logprobs": 6})));
     assert_eq!(e.param.as_deref(), Some("logprobs"));
 
     let s = ok(
@@ -352,14 +264,8 @@ fn completions_and_responses() {
     );
     assert!(s.stream);
     assert_eq!(s.max_output_tokens, Some(50));
-    let e = err(
-        Endpoint::Responses,
-        body(json!({"model": "gpt-4o", "input": 5})),
-    );
+    let e = err(Endpoint::Responses, body(json!({"model": "gpt-4o", "input": 5})));
     assert_eq!(e.param.as_deref(), Some("input"));
-    let e = err(
-        Endpoint::Responses,
-        body(json!({"model": "gpt-4o", "max_output_tokens": 0})),
-    );
+    let e = err(Endpoint::Responses, body(json!({"model": "gpt-4o", "max_output_tokens": 0})));
     assert_eq!(e.param.as_deref(), Some("max_output_tokens"));
 }

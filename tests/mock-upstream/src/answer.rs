@@ -15,9 +15,7 @@ const DEFAULT_TOKENS: u32 = 12;
 /// How many words of the prompt are echoed.
 const ECHOED_WORDS: usize = 6;
 /// Words that pad an answer; each is a single token with its leading space.
-const FILLER: [&str; 10] = [
-    "and", "the", "mock", "upstream", "says", "more", "words", "here", "for", "you",
-];
+const FILLER: [&str; 10] = ["and", "the", "mock", "upstream", "says", "more", "words", "here", "for", "you"];
 
 /// A text answer split into the pieces a stream sends, one token-ish piece each.
 #[derive(Debug, Clone)]
@@ -44,10 +42,7 @@ pub(crate) fn text(prompt: &str, fault: &Fault, cap: Option<u32>) -> Answer {
     let generated = fault.content.is_none();
     let (candidates, wanted): (Box<dyn Iterator<Item = String>>, u32) = match &fault.content {
         Some(content) => (Box::new(split_pieces(content).into_iter()), u32::MAX),
-        None => (
-            generated_pieces(prompt),
-            fault.completion_tokens.unwrap_or(DEFAULT_TOKENS),
-        ),
+        None => (generated_pieces(prompt), fault.completion_tokens.unwrap_or(DEFAULT_TOKENS)),
     };
     let budget = wanted.min(cap);
     let mut pieces = Vec::new();
@@ -67,22 +62,14 @@ pub(crate) fn text(prompt: &str, fault: &Fault, cap: Option<u32>) -> Answer {
         pieces.push(piece);
     }
     let text: String = pieces.concat();
-    Answer {
-        tokens: tokens::count(&text),
-        pieces,
-        truncated,
-    }
+    Answer { tokens: tokens::count(&text), pieces, truncated }
 }
 
 /// `Mock answer about <prompt words>` followed by endless filler (the caller stops at its budget).
 fn generated_pieces(prompt: &str) -> Box<dyn Iterator<Item = String>> {
     let echoed: Vec<String> = prompt
         .split_whitespace()
-        .map(|w| {
-            w.chars()
-                .filter(|c| c.is_alphanumeric())
-                .collect::<String>()
-        })
+        .map(|w| w.chars().filter(|c| c.is_alphanumeric()).collect::<String>())
         .filter(|w| !w.is_empty())
         .take(ECHOED_WORDS)
         .map(|w| format!(" {w}"))
@@ -143,10 +130,7 @@ impl ToolCall {
 /// has `tools` and either forces one (`tool_choice` `"required"` or a named function) or its last
 /// user message says "call the tool" (and `tool_choice` is not `"none"`).
 pub(crate) fn tool_call(body: &Value, fault: &Fault, prompt: &str) -> Option<ToolCall> {
-    let tools: &[Value] = body
-        .get("tools")
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice);
+    let tools: &[Value] = body.get("tools").and_then(Value::as_array).map_or(&[], Vec::as_slice);
     if let Some(asked) = &fault.tool_call {
         let name = asked
             .get("name")
@@ -165,11 +149,8 @@ pub(crate) fn tool_call(body: &Value, fault: &Fault, prompt: &str) -> Option<Too
         return None;
     }
     let choice = body.get("tool_choice");
-    let forced = choice
-        .and_then(|c| c.get("function"))
-        .and_then(|f| f.get("name"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let forced =
+        choice.and_then(|c| c.get("function")).and_then(|f| f.get("name")).and_then(Value::as_str).map(str::to_owned);
     let required = choice.and_then(Value::as_str) == Some("required");
     let none = choice.and_then(Value::as_str) == Some("none");
     let asked_in_text = prompt.to_lowercase().contains("call the tool");
@@ -187,10 +168,7 @@ fn function_def(tool: &Value) -> &Value {
 }
 
 fn tool_name(tool: &Value) -> Option<String> {
-    function_def(tool)
-        .get("name")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
+    function_def(tool).get("name").and_then(Value::as_str).map(str::to_owned)
 }
 
 fn find_tool<'a>(tools: &'a [Value], name: &str) -> Option<&'a Value> {
@@ -206,11 +184,7 @@ fn sample_arguments(tool: Option<&Value>) -> Value {
         .and_then(Value::as_object);
     let mut args = Map::new();
     for (key, schema) in props.into_iter().flatten() {
-        let sample = match schema
-            .get("enum")
-            .and_then(Value::as_array)
-            .and_then(|e| e.first())
-        {
+        let sample = match schema.get("enum").and_then(Value::as_array).and_then(|e| e.first()) {
             Some(first) => first.clone(),
             None => match schema.get("type").and_then(Value::as_str) {
                 Some("integer" | "number") => Value::from(1),
@@ -246,18 +220,13 @@ mod tests {
         let a = text("What is Sluice, really?", &Fault::default(), None);
         assert_eq!(a.tokens, 12);
         assert_eq!(a.pieces.len(), 12 - 2); // "Sluice" is three tokens
-        assert!(a
-            .text()
-            .starts_with("Mock answer about What is Sluice really"));
+        assert!(a.text().starts_with("Mock answer about What is Sluice really"));
         assert!(!a.truncated);
     }
 
     #[test]
     fn cap_truncates() {
-        let fault = Fault {
-            completion_tokens: Some(40),
-            ..Fault::default()
-        };
+        let fault = Fault { completion_tokens: Some(40), ..Fault::default() };
         let a = text("hi", &fault, Some(20));
         assert_eq!((a.tokens, a.truncated, a.pieces.len()), (20, true, 20));
         let a = text("hi", &fault, None);
@@ -266,10 +235,7 @@ mod tests {
 
     #[test]
     fn exact_content() {
-        let fault = Fault {
-            content: Some("Hello there  world".into()),
-            ..Fault::default()
-        };
+        let fault = Fault { content: Some("Hello there  world".into()), ..Fault::default() };
         let a = text("x", &fault, None);
         assert_eq!(a.text(), "Hello there  world");
         assert_eq!(a.pieces, ["Hello", " there", "  world"]);
@@ -279,8 +245,7 @@ mod tests {
     fn tool_call_from_text_and_schema() {
         let body = json!({"tools": [{"type": "function", "function": {"name": "get_weather",
             "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}}}}]});
-        let call =
-            tool_call(&body, &Fault::default(), "Please call the tool").map(|c| c.arguments_text());
+        let call = tool_call(&body, &Fault::default(), "Please call the tool").map(|c| c.arguments_text());
         assert_eq!(call.as_deref(), Some(r#"{"city":"mock","days":1}"#));
         assert!(tool_call(&body, &Fault::default(), "hello").is_none());
     }

@@ -42,10 +42,7 @@ pub(crate) struct CallLog {
 impl CallLog {
     /// An empty log keeping at most `max` records (at least one).
     pub(crate) fn new(max: usize) -> Self {
-        Self {
-            records: Mutex::new(VecDeque::new()),
-            max: max.max(1),
-        }
+        Self { records: Mutex::new(VecDeque::new()), max: max.max(1) }
     }
 
     /// Appends a record, dropping the oldest when full.
@@ -74,8 +71,6 @@ impl CallLog {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<CallRecord>> {
         // A poisoned lock only means a panicking test thread held it; the data is still a valid list.
-        self.records
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.records.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -23,23 +23,13 @@ pub(crate) struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     /// A context for `body` and `fault`, stamped with the current time.
     pub(crate) fn new(body: &'a Value, fault: &'a Fault, counter: &'a AtomicU64) -> Self {
-        let created = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        Self {
-            body,
-            fault,
-            counter,
-            created,
-        }
+        let created = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        Self { body, fault, counter, created }
     }
 
     /// A fresh id such as `chatcmpl-7`.
     pub(crate) fn id(&self, prefix: &str) -> String {
-        format!(
-            "{prefix}{}",
-            self.counter.fetch_add(1, Ordering::Relaxed) + 1
-        )
+        format!("{prefix}{}", self.counter.fetch_add(1, Ordering::Relaxed) + 1)
     }
 
     /// A string field of the body.
@@ -49,19 +39,12 @@ impl<'a> Ctx<'a> {
 
     /// `"stream": true`.
     pub(crate) fn stream(&self) -> bool {
-        self.body
-            .get("stream")
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
+        self.body.get("stream").and_then(Value::as_bool).unwrap_or(false)
     }
 
     /// `stream_options.include_usage: true` (OpenAI streams).
     pub(crate) fn include_usage(&self) -> bool {
-        self.body
-            .get("stream_options")
-            .and_then(|o| o.get("include_usage"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
+        self.body.get("stream_options").and_then(|o| o.get("include_usage")).and_then(Value::as_bool).unwrap_or(false)
     }
 
     /// The answer cap: `max_completion_tokens`, else `max_tokens`, else `max_output_tokens`.
@@ -74,12 +57,7 @@ impl<'a> Ctx<'a> {
 
     /// Number of choices asked for (`n`, 1 to 128).
     pub(crate) fn n(&self) -> u32 {
-        let n = self
-            .body
-            .get("n")
-            .and_then(Value::as_u64)
-            .unwrap_or(1)
-            .clamp(1, 128);
+        let n = self.body.get("n").and_then(Value::as_u64).unwrap_or(1).clamp(1, 128);
         u32::try_from(n).unwrap_or(1)
     }
 }

@@ -83,22 +83,15 @@ impl FaultQueue {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Fault>> {
-        self.queue
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 /// Applies the selection rule: the body's `mock` field wins (queue untouched), else pop the queue.
 /// `Err` carries a message when the body's `mock` field is not a valid fault.
-pub(crate) fn select(
-    body: &serde_json::Value,
-    queue: &FaultQueue,
-) -> Result<Option<Fault>, String> {
+pub(crate) fn select(body: &serde_json::Value, queue: &FaultQueue) -> Result<Option<Fault>, String> {
     match body.get("mock") {
-        Some(raw) => Fault::deserialize(raw)
-            .map(Some)
-            .map_err(|e| format!("invalid `mock` fault: {e}")),
+        Some(raw) => Fault::deserialize(raw).map(Some).map_err(|e| format!("invalid `mock` fault: {e}")),
         None => Ok(queue.pop()),
     }
 }
@@ -111,10 +104,7 @@ mod tests {
     #[test]
     fn body_fault_wins_and_leaves_queue() {
         let queue = FaultQueue::default();
-        queue.push(Fault {
-            status: Some(500),
-            ..Fault::default()
-        });
+        queue.push(Fault { status: Some(500), ..Fault::default() });
         let body = json!({"mock": {"status": 429}});
         let f = select(&body, &queue).unwrap().unwrap();
         assert_eq!(f.status, Some(429));

@@ -70,19 +70,13 @@ impl MockUpstream {
 
     /// Starts a mock with `opts`; returns once it is listening and its tokenizer is built.
     pub async fn start_with(opts: MockOptions) -> anyhow::Result<MockUpstream> {
-        let bind = opts
-            .addr
-            .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+        let bind = opts.addr.unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
         let listener = TcpListener::bind(bind).await?;
         let addr = listener.local_addr()?;
         tokio::task::spawn_blocking(tokens::warm_up).await?;
         let state = Arc::new(State::new(opts));
         let task = tokio::spawn(server::serve(listener, Arc::clone(&state)));
-        Ok(MockUpstream {
-            addr,
-            state,
-            task: Some(task),
-        })
+        Ok(MockUpstream { addr, state, task: Some(task) })
     }
 
     /// The address the server listens on.
@@ -97,10 +91,7 @@ impl MockUpstream {
 
     /// Workers AI base URL, `http://127.0.0.1:PORT/client/v4/accounts/{account}/ai`.
     pub fn cloudflare_base_url(&self) -> String {
-        format!(
-            "http://{}/client/v4/accounts/{}/ai",
-            self.addr, self.state.opts.cloudflare_account
-        )
+        format!("http://{}/client/v4/accounts/{}/ai", self.addr, self.state.opts.cloudflare_account)
     }
 
     /// Every API call so far (at most `max_call_log`), in arrival order.

@@ -20,17 +20,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<MockOpti
             );
             std::process::exit(0);
         }
-        let value = args
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?;
+        let value = args.next().with_context(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--addr" => opts.addr = Some(value.parse().with_context(|| format!("--addr {value}"))?),
             "--openai-key" => opts.openai_key = Some(value),
             "--cloudflare-key" => opts.cloudflare_key = Some(value),
             "--cloudflare-account" => opts.cloudflare_account = value,
-            "--chunk-delay-ms" => {
-                opts.default_chunk_delay_ms = value.parse().context("--chunk-delay-ms")?
-            }
+            "--chunk-delay-ms" => opts.default_chunk_delay_ms = value.parse().context("--chunk-delay-ms")?,
             "--max-call-log" => opts.max_call_log = value.parse().context("--max-call-log")?,
             other => bail!("unknown argument {other} (try --help)"),
         }

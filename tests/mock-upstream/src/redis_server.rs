@@ -36,7 +36,8 @@ impl RedisServer {
     }
 
     fn spawn(&mut self) -> anyhow::Result<()> {
-        let aof: &[&str] = if self.persistent { &["--appendonly", "yes", "--appendfsync", "always"] } else { &["--appendonly", "no"] };
+        let aof: &[&str] =
+            if self.persistent { &["--appendonly", "yes", "--appendfsync", "always"] } else { &["--appendonly", "no"] };
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string(), "--save", ""])
             .args(aof)
@@ -53,6 +54,8 @@ impl RedisServer {
             if self.ping() {
                 return Ok(());
             }
+            // Test-rig start-up, outside any async runtime's hot path.
+            #[allow(clippy::disallowed_methods)]
             std::thread::sleep(Duration::from_millis(20));
         }
         anyhow::bail!("redis-server on port {} did not answer PING", self.port)

@@ -40,8 +40,7 @@ pub(crate) enum Reply {
 impl Reply {
     /// A JSON answer.
     pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Self {
-        let body =
-            serde_json::to_vec(value).map_or_else(|_| Bytes::from_static(b"{}"), Bytes::from);
+        let body = serde_json::to_vec(value).map_or_else(|_| Bytes::from_static(b"{}"), Bytes::from);
         Reply::Json { status, body }
     }
 
@@ -67,11 +66,7 @@ pub(crate) fn render(reply: Reply, shaping: &Shaping<'_>) -> (Response<Body>, St
     let malformed = fault.is_some_and(|f| f.malformed);
     let (status, content_type, body, mut outcome) = match reply {
         Reply::Json { status, body } => {
-            let body = if malformed {
-                body.slice(..body.len() / 2)
-            } else {
-                body
-            };
+            let body = if malformed { body.slice(..body.len() / 2) } else { body };
             let outcome = if status.as_u16() >= 400 {
                 format!("status {}", status.as_u16())
             } else if malformed {
@@ -79,12 +74,7 @@ pub(crate) fn render(reply: Reply, shaping: &Shaping<'_>) -> (Response<Body>, St
             } else {
                 "ok".to_owned()
             };
-            (
-                status,
-                "application/json",
-                Full::new(body).map_err(|e| match e {}).boxed_unsync(),
-                outcome,
-            )
+            (status, "application/json", Full::new(body).map_err(|e| match e {}).boxed_unsync(), outcome)
         }
         Reply::Sse { mut events } => {
             if malformed {
@@ -92,31 +82,17 @@ pub(crate) fn render(reply: Reply, shaping: &Shaping<'_>) -> (Response<Body>, St
             }
             let drop_after = fault.and_then(|f| f.drop_after_chunks);
             if let Some(n) = drop_after {
-                let before_done = events
-                    .iter()
-                    .filter(|e| e.as_ref() != sse::done().as_ref())
-                    .count();
+                let before_done = events.iter().filter(|e| e.as_ref() != sse::done().as_ref()).count();
                 events.truncate(usize::try_from(n).unwrap_or(usize::MAX).min(before_done));
             }
-            let delay_ms = fault
-                .and_then(|f| f.chunk_delay_ms)
-                .unwrap_or(shaping.default_chunk_delay_ms);
+            let delay_ms = fault.and_then(|f| f.chunk_delay_ms).unwrap_or(shaping.default_chunk_delay_ms);
             let outcome = match (drop_after, malformed) {
                 (Some(_), _) => "dropped",
                 (None, true) => "malformed",
                 (None, false) => "ok",
             };
-            let body = stream_body(
-                events,
-                Duration::from_millis(delay_ms),
-                drop_after.is_some(),
-            );
-            (
-                StatusCode::OK,
-                "text/event-stream",
-                body,
-                outcome.to_owned(),
-            )
+            let body = stream_body(events, Duration::from_millis(delay_ms), drop_after.is_some());
+            (StatusCode::OK, "text/event-stream", body, outcome.to_owned())
         }
     };
     let status = match fault.and_then(|f| f.status) {
@@ -129,17 +105,14 @@ pub(crate) fn render(reply: Reply, shaping: &Shaping<'_>) -> (Response<Body>, St
     let mut response = Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    let content_type = fault
-        .and_then(|f| f.content_type.as_deref())
-        .unwrap_or(content_type);
+    let content_type = fault.and_then(|f| f.content_type.as_deref()).unwrap_or(content_type);
     if let Ok(v) = HeaderValue::from_str(content_type) {
         headers.insert(CONTENT_TYPE, v);
     }
     if content_type == "text/event-stream" {
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     }
-    let mut extra: Vec<(String, String)> =
-        vec![("x-request-id".to_owned(), shaping.request_id.clone())];
+    let mut extra: Vec<(String, String)> = vec![("x-request-id".to_owned(), shaping.request_id.clone())];
     if let Some(f) = fault {
         if let Some(v) = &f.retry_after {
             extra.push(("retry-after".to_owned(), v.clone()));
@@ -150,10 +123,7 @@ pub(crate) fn render(reply: Reply, shaping: &Shaping<'_>) -> (Response<Body>, St
         extra.extend(f.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
     for (name, value) in extra {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
+        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(&value)) {
             headers.insert(n, v);
         }
     }
@@ -165,19 +135,13 @@ pub(crate) fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Resp
     let body = serde_json::to_vec(value).map_or_else(|_| Bytes::from_static(b"null"), Bytes::from);
     let mut response = Response::new(Full::new(body).map_err(|e| match e {}).boxed_unsync());
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
 /// An empty-bodied response (control endpoints).
 pub(crate) fn empty(status: StatusCode) -> Response<Body> {
-    let mut response = Response::new(
-        Full::new(Bytes::new())
-            .map_err(|e| match e {})
-            .boxed_unsync(),
-    );
+    let mut response = Response::new(Full::new(Bytes::new()).map_err(|e| match e {}).boxed_unsync());
     *response.status_mut() = status;
     response
 }
@@ -191,12 +155,7 @@ fn stream_body(events: Vec<Bytes>, delay: Duration, fail_at_end: bool) -> Body {
         delay: Duration,
         fail_at_end: bool,
     }
-    let state = State {
-        events: events.into(),
-        sent: 0,
-        delay,
-        fail_at_end,
-    };
+    let state = State { events: events.into(), sent: 0, delay, fail_at_end };
     let stream = futures_util::stream::unfold(state, |mut s| async move {
         match s.events.pop_front() {
             Some(event) => {
@@ -211,13 +170,7 @@ fn stream_body(events: Vec<Bytes>, delay: Duration, fail_at_end: bool) -> Body {
                 // Pause first so hyper flushes the events already written; an error straight after
                 // them would drop its unflushed buffer and the client would see nothing at all.
                 tokio::time::sleep(s.delay.max(Duration::from_millis(2))).await;
-                Some((
-                    Err(io::Error::new(
-                        io::ErrorKind::ConnectionAborted,
-                        "mock: stream dropped",
-                    )),
-                    s,
-                ))
+                Some((Err(io::Error::new(io::ErrorKind::ConnectionAborted, "mock: stream dropped")), s))
             }
             None => None,
         }

@@ -47,8 +47,7 @@ enum Action {
 
 fn classify(method: &Method, path: &str, account: &str) -> Route {
     if let Some(rest) = path.strip_prefix("/v1") {
-        return openai::route(method, rest)
-            .map_or(Route::NotFound { workers: false }, Route::OpenAi);
+        return openai::route(method, rest).map_or(Route::NotFound { workers: false }, Route::OpenAi);
     }
     let Some(after) = path.strip_prefix("/client/v4/accounts/") else {
         return Route::NotFound { workers: false };
@@ -65,30 +64,16 @@ fn classify(method: &Method, path: &str, account: &str) -> Route {
 fn authorized(expected: Option<&str>, header: Option<&str>) -> bool {
     match expected {
         None => true,
-        Some(key) => header
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .is_some_and(|got| got.trim() == key),
+        Some(key) => header.and_then(|h| h.strip_prefix("Bearer ")).is_some_and(|got| got.trim() == key),
     }
 }
 
 /// Serves one HTTP request. An `Err` makes hyper close the connection without a response (`reset`).
-pub(crate) async fn handle(
-    state: Arc<State>,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, io::Error> {
+pub(crate) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, io::Error> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let authorization = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let bytes: Bytes = req
-        .into_body()
-        .collect()
-        .await
-        .map_err(io::Error::other)?
-        .to_bytes();
+    let authorization = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let bytes: Bytes = req.into_body().collect().await.map_err(io::Error::other)?.to_bytes();
     if let Some(rest) = path.strip_prefix("/__mock/") {
         return Ok(control::handle(&state, &method, rest, &bytes));
     }
@@ -98,36 +83,16 @@ pub(crate) async fn handle(
         Err(_) => (Value::Null, true),
     };
     let route = classify(&method, &path, &state.opts.cloudflare_account);
-    let (fault, action) = decide(
-        &state,
-        &route,
-        &method,
-        &path,
-        authorization.as_deref(),
-        &body,
-        body_invalid,
-    );
+    let (fault, action) = decide(&state, &route, &method, &path, authorization.as_deref(), &body, body_invalid);
     let model = match &route {
         Route::Workers(workers_ai::Endpoint::Run(m)) => Some(m.clone()),
         _ => body.get("model").and_then(Value::as_str).map(str::to_owned),
     };
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let delay = fault
-        .as_ref()
-        .and_then(|f| f.delay_ms)
-        .map(Duration::from_millis);
-    let request_id = format!(
-        "req_mock{}",
-        state
-            .requests
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            + 1
-    );
-    let shaping = Shaping {
-        fault: fault.as_ref(),
-        default_chunk_delay_ms: state.opts.default_chunk_delay_ms,
-        request_id,
-    };
+    let delay = fault.as_ref().and_then(|f| f.delay_ms).map(Duration::from_millis);
+    let request_id = format!("req_mock{}", state.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
+    let shaping =
+        Shaping { fault: fault.as_ref(), default_chunk_delay_ms: state.opts.default_chunk_delay_ms, request_id };
     let (result, outcome) = match action {
         Action::Reply(reply) => {
             let (response, outcome) = render(reply, &shaping);
@@ -153,10 +118,7 @@ pub(crate) async fn handle(
     match result {
         Some(response) => Ok(response),
         None if hang => std::future::pending().await,
-        None => Err(io::Error::new(
-            io::ErrorKind::ConnectionReset,
-            "mock: reset fault",
-        )),
+        None => Err(io::Error::new(io::ErrorKind::ConnectionReset, "mock: reset fault")),
     }
 }
 
@@ -173,29 +135,14 @@ fn decide(
     let opts = &state.opts;
     let (native, ok) = match route {
         Route::NotFound { workers: false } => {
-            return (
-                None,
-                Action::Reply(openai::error::invalid_url(method.as_str(), path)),
-            )
+            return (None, Action::Reply(openai::error::invalid_url(method.as_str(), path)))
         }
         Route::NotFound { workers: true } => {
-            return (
-                None,
-                Action::Reply(envelope::error(
-                    StatusCode::NOT_FOUND,
-                    7000,
-                    "No route for that URI",
-                )),
-            )
+            return (None, Action::Reply(envelope::error(StatusCode::NOT_FOUND, 7000, "No route for that URI")))
         }
-        Route::WorkersUnknownAccount => {
-            return (None, Action::Reply(workers_ai::unknown_account(path)))
-        }
+        Route::WorkersUnknownAccount => return (None, Action::Reply(workers_ai::unknown_account(path))),
         Route::OpenAi(_) => (false, authorized(opts.openai_key.as_deref(), authorization)),
-        Route::Workers(endpoint) => (
-            endpoint.is_native(),
-            authorized(opts.cloudflare_key.as_deref(), authorization),
-        ),
+        Route::Workers(endpoint) => (endpoint.is_native(), authorized(opts.cloudflare_key.as_deref(), authorization)),
     };
     if !ok {
         let reply = match route {
@@ -212,12 +159,7 @@ fn decide(
         }
     };
     if body_invalid {
-        return (
-            None,
-            Action::Reply(bad_request(
-                "We could not parse the JSON body of your request.",
-            )),
-        );
+        return (None, Action::Reply(bad_request("We could not parse the JSON body of your request.")));
     }
     let fault = match fault::select(body, &state.faults) {
         Ok(fault) => fault,

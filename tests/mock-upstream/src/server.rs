@@ -36,7 +36,5 @@ async fn serve_connection(stream: TcpStream, state: Arc<State>) {
     let _ = stream.set_nodelay(true);
     let service = service_fn(move |req| router::handle(Arc::clone(&state), req));
     // Errors here are client disconnects or the deliberate `reset` / `drop_after_chunks` faults.
-    let _ = http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), service)
-        .await;
+    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
 }

@@ -26,12 +26,6 @@ impl State {
     /// Fresh state for `opts`.
     pub(crate) fn new(opts: MockOptions) -> Self {
         let calls = CallLog::new(opts.max_call_log);
-        Self {
-            opts,
-            calls,
-            faults: FaultQueue::default(),
-            counter: AtomicU64::new(0),
-            requests: AtomicU64::new(0),
-        }
+        Self { opts, calls, faults: FaultQueue::default(), counter: AtomicU64::new(0), requests: AtomicU64::new(0) }
     }
 }

@@ -6,12 +6,7 @@ use crate::types::{Endpoint, InvalidRequest, Protocol};
 const MODEL: &str = "@cf/meta/llama-3.1-8b-instruct";
 
 fn native(body: Value) -> Value {
-    let p = prepared(
-        Endpoint::ChatCompletions,
-        Protocol::CloudflareNative,
-        body,
-        MODEL,
-    );
+    let p = prepared(Endpoint::ChatCompletions, Protocol::CloudflareNative, body, MODEL);
     assert_eq!(p.path, "/run/@cf/meta/llama-3.1-8b-instruct");
     json_of(&p.body)
 }
@@ -27,30 +22,14 @@ fn chat(extra: Value) -> Value {
 fn rejected(extra: Value) -> InvalidRequest {
     let body = obj(chat(extra));
     let summary = crate::validate(Endpoint::ChatCompletions, &body).unwrap();
-    crate::prepare(
-        Endpoint::ChatCompletions,
-        Protocol::CloudflareNative,
-        &body,
-        &summary,
-        MODEL,
-        "id".into(),
-        0,
-    )
-    .unwrap_err()
+    crate::prepare(Endpoint::ChatCompletions, Protocol::CloudflareNative, &body, &summary, MODEL, "id".into(), 0)
+        .unwrap_err()
 }
 
 #[test]
 fn minimal_request_sets_max_tokens() {
-    assert_eq!(
-        native(chat(json!({}))),
-        json!({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4096})
-    );
-    let p = prepared(
-        Endpoint::ChatCompletions,
-        Protocol::CloudflareNative,
-        chat(json!({})),
-        MODEL,
-    );
+    assert_eq!(native(chat(json!({}))), json!({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4096}));
+    let p = prepared(Endpoint::ChatCompletions, Protocol::CloudflareNative, chat(json!({})), MODEL);
     assert_eq!(p.response.max_output_tokens, Some(4096));
 }
 
@@ -134,9 +113,7 @@ fn tool_messages_keep_openai_shape() {
 
 #[test]
 fn tool_choice_none_drops_tools() {
-    let out = native(chat(
-        json!({"tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "none"}),
-    ));
+    let out = native(chat(json!({"tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "none"})));
     assert_eq!(out.get("tools"), None);
     assert_eq!(out.get("tool_choice"), None);
 }
@@ -147,10 +124,7 @@ fn response_format_json_schema_unwrapped_json_object_kept() {
     let out = native(chat(
         json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "strict": true, "schema": schema}}}),
     ));
-    assert_eq!(
-        out["response_format"],
-        json!({"type": "json_schema", "json_schema": schema})
-    );
+    assert_eq!(out["response_format"], json!({"type": "json_schema", "json_schema": schema}));
     let out = native(chat(json!({"response_format": {"type": "json_object"}})));
     assert_eq!(out["response_format"], json!({"type": "json_object"}));
 }
@@ -165,10 +139,7 @@ fn fields_workers_ai_cannot_honour_are_rejected_by_name() {
         ("stop", json!("END")),
         ("stop", json!(["a"])),
         ("tool_choice", json!("required")),
-        (
-            "tool_choice",
-            json!({"type": "function", "function": {"name": "f"}}),
-        ),
+        ("tool_choice", json!({"type": "function", "function": {"name": "f"}})),
         ("modalities", json!(["text", "audio"])),
         ("audio", json!({"voice": "alloy", "format": "wav"})),
         ("prediction", json!({"type": "content", "content": "x"})),
@@ -180,10 +151,7 @@ fn fields_workers_ai_cannot_honour_are_rejected_by_name() {
         let mut extra = serde_json::Map::new();
         extra.insert(key.into(), value);
         if key == "tool_choice" {
-            extra.insert(
-                "tools".into(),
-                json!([{"type": "function", "function": {"name": "f"}}]),
-            );
+            extra.insert("tools".into(), json!([{"type": "function", "function": {"name": "f"}}]));
         }
         let e = rejected(Value::Object(extra));
         assert_eq!(e.param.as_deref(), Some(key), "{e:?}");

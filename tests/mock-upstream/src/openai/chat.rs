@@ -140,20 +140,14 @@ pub(crate) fn handle(ctx: &Ctx<'_>) -> Reply {
         Outcome::Tool(_) => (0..n).map(|_| ctx.id("call_")).collect(),
         Outcome::Text(_) => Vec::new(),
     };
-    let head = Head {
-        id: &id,
-        created: ctx.created,
-        model,
-    };
+    let head = Head { id: &id, created: ctx.created, model };
     if ctx.stream() {
         let usage_mode = match (ctx.include_usage(), ctx.fault.withhold_usage) {
             (false, _) => UsageMode::Absent,
             (true, true) => UsageMode::NullOnly,
             (true, false) => UsageMode::Final(usage),
         };
-        Reply::Sse {
-            events: stream(&head, &outcome, n, &call_ids, usage_mode),
-        }
+        Reply::Sse { events: stream(&head, &outcome, n, &call_ids, usage_mode) }
     } else {
         let usage = (!ctx.fault.withhold_usage).then_some(usage);
         complete(&head, &outcome, n, &call_ids, usage)
@@ -176,13 +170,7 @@ enum UsageMode {
     Final(Usage),
 }
 
-fn complete(
-    head: &Head<'_>,
-    outcome: &Outcome,
-    n: u32,
-    call_ids: &[String],
-    usage: Option<Usage>,
-) -> Reply {
+fn complete(head: &Head<'_>, outcome: &Outcome, n: u32, call_ids: &[String], usage: Option<Usage>) -> Reply {
     let text = match outcome {
         Outcome::Text(a) => Some(a.text()),
         Outcome::Tool(_) => None,
@@ -195,36 +183,17 @@ fn complete(
         .map(|index| match outcome {
             Outcome::Text(a) => Choice {
                 index,
-                message: Message {
-                    role: "assistant",
-                    content: text.as_deref(),
-                    refusal: None,
-                    tool_calls: None,
-                },
+                message: Message { role: "assistant", content: text.as_deref(), refusal: None, tool_calls: None },
                 logprobs: None,
                 finish_reason: finish_reason(a.truncated),
             },
             Outcome::Tool(call) => {
-                let id = call_ids
-                    .get(index as usize)
-                    .map_or("call_0", String::as_str);
-                let function = Function {
-                    name: &call.name,
-                    arguments: &arguments,
-                };
-                let tool_calls = Some(vec![FullToolCall {
-                    id,
-                    kind: "function",
-                    function,
-                }]);
+                let id = call_ids.get(index as usize).map_or("call_0", String::as_str);
+                let function = Function { name: &call.name, arguments: &arguments };
+                let tool_calls = Some(vec![FullToolCall { id, kind: "function", function }]);
                 Choice {
                     index,
-                    message: Message {
-                        role: "assistant",
-                        content: None,
-                        refusal: None,
-                        tool_calls,
-                    },
+                    message: Message { role: "assistant", content: None, refusal: None, tool_calls },
                     logprobs: None,
                     finish_reason: "tool_calls",
                 }
@@ -243,13 +212,7 @@ fn complete(
     Reply::ok(&completion)
 }
 
-fn stream(
-    head: &Head<'_>,
-    outcome: &Outcome,
-    n: u32,
-    call_ids: &[String],
-    usage: UsageMode,
-) -> Vec<Bytes> {
+fn stream(head: &Head<'_>, outcome: &Outcome, n: u32, call_ids: &[String], usage: UsageMode) -> Vec<Bytes> {
     let usage_field = match usage {
         UsageMode::Absent => None,
         UsageMode::NullOnly | UsageMode::Final(_) => Some(None),
@@ -261,12 +224,7 @@ fn stream(
             created: head.created,
             model: head.model,
             system_fingerprint: FINGERPRINT,
-            choices: vec![ChunkChoice {
-                index,
-                delta,
-                logprobs: None,
-                finish_reason: finish,
-            }],
+            choices: vec![ChunkChoice { index, delta, logprobs: None, finish_reason: finish }],
             usage: usage_field,
         })
     };
@@ -276,32 +234,17 @@ fn stream(
             for i in 0..n {
                 events.push(chunk(
                     i,
-                    Delta {
-                        role: Some("assistant"),
-                        content: Some(Some("")),
-                        ..Delta::default()
-                    },
+                    Delta { role: Some("assistant"), content: Some(Some("")), ..Delta::default() },
                     None,
                 ));
             }
             for piece in &answer.pieces {
                 for i in 0..n {
-                    events.push(chunk(
-                        i,
-                        Delta {
-                            content: Some(Some(piece)),
-                            ..Delta::default()
-                        },
-                        None,
-                    ));
+                    events.push(chunk(i, Delta { content: Some(Some(piece)), ..Delta::default() }, None));
                 }
             }
             for i in 0..n {
-                events.push(chunk(
-                    i,
-                    Delta::default(),
-                    Some(finish_reason(answer.truncated)),
-                ));
+                events.push(chunk(i, Delta::default(), Some(finish_reason(answer.truncated))));
             }
         }
         Outcome::Tool(call) => {
@@ -311,16 +254,9 @@ fn stream(
                     index: 0,
                     id,
                     kind: Some("function"),
-                    function: FunctionDelta {
-                        name: Some(&call.name),
-                        arguments: "",
-                    },
+                    function: FunctionDelta { name: Some(&call.name), arguments: "" },
                 };
-                let delta = Delta {
-                    role: Some("assistant"),
-                    content: Some(None),
-                    tool_calls: Some(vec![first]),
-                };
+                let delta = Delta { role: Some("assistant"), content: Some(None), tool_calls: Some(vec![first]) };
                 events.push(chunk(i, delta, None));
             }
             for piece in call.argument_pieces() {
@@ -329,19 +265,9 @@ fn stream(
                         index: 0,
                         id: None,
                         kind: None,
-                        function: FunctionDelta {
-                            name: None,
-                            arguments: &piece,
-                        },
+                        function: FunctionDelta { name: None, arguments: &piece },
                     };
-                    events.push(chunk(
-                        i,
-                        Delta {
-                            tool_calls: Some(vec![part]),
-                            ..Delta::default()
-                        },
-                        None,
-                    ));
+                    events.push(chunk(i, Delta { tool_calls: Some(vec![part]), ..Delta::default() }, None));
                 }
             }
             for i in 0..n {

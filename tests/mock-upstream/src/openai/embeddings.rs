@@ -56,25 +56,16 @@ struct Input {
 }
 
 fn text_input(s: &str) -> Input {
-    Input {
-        key: s.as_bytes().to_vec(),
-        tokens: tokens::count(s),
-    }
+    Input { key: s.as_bytes().to_vec(), tokens: tokens::count(s) }
 }
 
 fn token_input(ids: &[Value]) -> Option<Input> {
-    let ids: Vec<u32> = ids
-        .iter()
-        .map(|v| v.as_u64().and_then(|n| u32::try_from(n).ok()))
-        .collect::<Option<_>>()?;
+    let ids: Vec<u32> = ids.iter().map(|v| v.as_u64().and_then(|n| u32::try_from(n).ok())).collect::<Option<_>>()?;
     let key = match tokens::decode(&ids) {
         Some(text) => text.into_bytes(),
         None => ids.iter().flat_map(|id| id.to_le_bytes()).collect(),
     };
-    Some(Input {
-        key,
-        tokens: u32::try_from(ids.len()).unwrap_or(u32::MAX),
-    })
+    Some(Input { key, tokens: u32::try_from(ids.len()).unwrap_or(u32::MAX) })
 }
 
 /// Parses `input` in any of its four forms; `None` when it is none of them or empty.
@@ -123,10 +114,7 @@ pub(crate) fn handle(ctx: &Ctx<'_>, flavor: Flavor) -> Reply {
     let dims = match ctx.body.get("dimensions").and_then(Value::as_u64) {
         None => full,
         Some(_) if model.contains("ada-002") => {
-            return error::invalid_request(
-                "This model does not support specifying dimensions.",
-                Some("dimensions"),
-            )
+            return error::invalid_request("This model does not support specifying dimensions.", Some("dimensions"))
         }
         Some(d) if d == 0 || d > full as u64 => {
             let msg = format!("Invalid value for 'dimensions': must be between 1 and {full}.");
@@ -135,35 +123,16 @@ pub(crate) fn handle(ctx: &Ctx<'_>, flavor: Flavor) -> Reply {
         Some(d) => usize::try_from(d).unwrap_or(full),
     };
     let base64 = flavor == Flavor::OpenAi && ctx.str_field("encoding_format") == Some("base64");
-    let prompt_tokens = inputs
-        .iter()
-        .map(|i| i.tokens)
-        .fold(0u32, u32::saturating_add);
+    let prompt_tokens = inputs.iter().map(|i| i.tokens).fold(0u32, u32::saturating_add);
     let data = inputs
         .iter()
         .enumerate()
         .map(|(index, input)| {
             let v = vectors::embed(&input.key, full, dims);
-            let embedding = if base64 {
-                Embedding::Base64(vectors::to_base64(&v))
-            } else {
-                Embedding::Floats(v)
-            };
-            Item {
-                object: "embedding",
-                index,
-                embedding,
-            }
+            let embedding = if base64 { Embedding::Base64(vectors::to_base64(&v)) } else { Embedding::Floats(v) };
+            Item { object: "embedding", index, embedding }
         })
         .collect();
-    let usage = EmbeddingUsage {
-        prompt_tokens,
-        total_tokens: prompt_tokens,
-    };
-    Reply::ok(&List {
-        object: "list",
-        data,
-        model,
-        usage,
-    })
+    let usage = EmbeddingUsage { prompt_tokens, total_tokens: prompt_tokens };
+    Reply::ok(&List { object: "list", data, model, usage })
 }

@@ -39,10 +39,9 @@ pub(crate) fn route(method: &Method, rest: &str) -> Option<Endpoint> {
         (&Method::POST, "/embeddings") => Some(Endpoint::Embeddings),
         (&Method::POST, "/responses") => Some(Endpoint::Responses),
         (&Method::GET, "/models") => Some(Endpoint::ListModels),
-        (&Method::GET, r) => r
-            .strip_prefix("/models/")
-            .filter(|id| !id.is_empty())
-            .map(|id| Endpoint::Model(id.to_owned())),
+        (&Method::GET, r) => {
+            r.strip_prefix("/models/").filter(|id| !id.is_empty()).map(|id| Endpoint::Model(id.to_owned()))
+        }
         _ => None,
     }
 }

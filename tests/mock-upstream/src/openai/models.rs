@@ -35,20 +35,12 @@ struct List<'a> {
 }
 
 fn model(id: &str) -> Model<'_> {
-    Model {
-        id,
-        object: "model",
-        created: CREATED,
-        owned_by: "system",
-    }
+    Model { id, object: "model", created: CREATED, owned_by: "system" }
 }
 
 /// `{object: "list", data: [...]}` of the catalogue.
 pub(crate) fn list() -> Reply {
-    Reply::ok(&List {
-        object: "list",
-        data: CATALOGUE.iter().map(|id| model(id)).collect(),
-    })
+    Reply::ok(&List { object: "list", data: CATALOGUE.iter().map(|id| model(id)).collect() })
 }
 
 /// One model object for `id`.

@@ -63,9 +63,7 @@ fn messages(body: &Value) -> Vec<Value> {
     }
     match body.get("input") {
         Some(Value::String(s)) => out.push(json!({"role": "user", "content": s})),
-        Some(Value::Array(items)) => {
-            out.extend(items.iter().filter(|i| i.get("role").is_some()).cloned())
-        }
+        Some(Value::Array(items)) => out.extend(items.iter().filter(|i| i.get("role").is_some()).cloned()),
         _ => {}
     }
     out
@@ -84,34 +82,21 @@ pub(crate) fn handle(ctx: &Ctx<'_>) -> Reply {
     let input_tokens = tokens::chat_prompt(&messages, ctx.body.get("tools"));
     let id = ctx.id("resp_");
     let item_id = ctx.id("msg_");
-    let (item, output_tokens, truncated, text) =
-        match answer::tool_call(ctx.body, ctx.fault, &prompt) {
-            Some(call) => {
-                let call_id = ctx.id("call_");
-                (
-                    function_call(&item_id, &call_id, &call),
-                    call.tokens(),
-                    false,
-                    None,
-                )
-            }
-            None => {
-                let a = answer::text(&prompt, ctx.fault, ctx.max_tokens());
-                (
-                    message(&item_id, &a.text(), "completed"),
-                    a.tokens,
-                    a.truncated,
-                    Some(a),
-                )
-            }
-        };
+    let (item, output_tokens, truncated, text) = match answer::tool_call(ctx.body, ctx.fault, &prompt) {
+        Some(call) => {
+            let call_id = ctx.id("call_");
+            (function_call(&item_id, &call_id, &call), call.tokens(), false, None)
+        }
+        None => {
+            let a = answer::text(&prompt, ctx.fault, ctx.max_tokens());
+            (message(&item_id, &a.text(), "completed"), a.tokens, a.truncated, Some(a))
+        }
+    };
     let usage = (!ctx.fault.withhold_usage).then_some(Usage {
         input_tokens,
         input_tokens_details: CachedTokens { cached_tokens: 0 },
         output_tokens,
-        output_tokens_details: ReasoningTokens {
-            reasoning_tokens: 0,
-        },
+        output_tokens_details: ReasoningTokens { reasoning_tokens: 0 },
         total_tokens: input_tokens.saturating_add(output_tokens),
     });
     let response = Response {
@@ -128,9 +113,7 @@ pub(crate) fn handle(ctx: &Ctx<'_>) -> Reply {
     if !ctx.stream() {
         return Reply::ok(&response);
     }
-    Reply::Sse {
-        events: stream(&response, &item_id, text.as_ref()),
-    }
+    Reply::Sse { events: stream(&response, &item_id, text.as_ref()) }
 }
 
 #[derive(Serialize)]
@@ -164,22 +147,9 @@ struct FunctionCallItem<'a> {
 
 /// An output `message` item; `in_progress` items have no content yet.
 fn message(id: &str, text: &str, status: &str) -> Box<RawValue> {
-    let content = if status == "completed" {
-        vec![TextPart {
-            kind: "output_text",
-            text,
-            annotations: [],
-        }]
-    } else {
-        Vec::new()
-    };
-    to_raw(&MessageItem {
-        kind: "message",
-        id,
-        status,
-        role: "assistant",
-        content,
-    })
+    let content =
+        if status == "completed" { vec![TextPart { kind: "output_text", text, annotations: [] }] } else { Vec::new() };
+    to_raw(&MessageItem { kind: "message", id, status, role: "assistant", content })
 }
 
 fn function_call(id: &str, call_id: &str, call: &ToolCall) -> Box<RawValue> {
@@ -204,14 +174,7 @@ fn stream(response: &Response<'_>, item_id: &str, text: Option<&Answer>) -> Vec<
     let mut seq = 0u32;
     let mut events = Vec::new();
     let mut push = |kind: &str, fields: Value| {
-        events.push(sse::named(
-            kind,
-            &Event {
-                kind,
-                sequence_number: seq,
-                fields,
-            },
-        ));
+        events.push(sse::named(kind, &Event { kind, sequence_number: seq, fields }));
         seq += 1;
     };
     let mut pending = response.clone();
@@ -221,18 +184,11 @@ fn stream(response: &Response<'_>, item_id: &str, text: Option<&Answer>) -> Vec<
     pending.incomplete_details = None;
     push("response.created", json!({"response": pending}));
     push("response.in_progress", json!({"response": pending}));
-    let item = response
-        .output
-        .first()
-        .cloned()
-        .unwrap_or_else(|| RawValue::NULL.to_owned());
+    let item = response.output.first().cloned().unwrap_or_else(|| RawValue::NULL.to_owned());
     match text {
         Some(answer) => {
             let full = answer.text();
-            push(
-                "response.output_item.added",
-                json!({"output_index": 0, "item": message(item_id, "", "in_progress")}),
-            );
+            push("response.output_item.added", json!({"output_index": 0, "item": message(item_id, "", "in_progress")}));
             let part = json!({"type": "output_text", "text": "", "annotations": []});
             let ids = json!({"item_id": item_id, "output_index": 0, "content_index": 0});
             let with = |extra: Value| {
@@ -244,35 +200,16 @@ fn stream(response: &Response<'_>, item_id: &str, text: Option<&Answer>) -> Vec<
             };
             push("response.content_part.added", with(json!({"part": part})));
             for piece in &answer.pieces {
-                push(
-                    "response.output_text.delta",
-                    with(json!({"delta": piece, "logprobs": []})),
-                );
+                push("response.output_text.delta", with(json!({"delta": piece, "logprobs": []})));
             }
-            push(
-                "response.output_text.done",
-                with(json!({"text": full, "logprobs": []})),
-            );
+            push("response.output_text.done", with(json!({"text": full, "logprobs": []})));
             let done_part = json!({"type": "output_text", "text": full, "annotations": []});
-            push(
-                "response.content_part.done",
-                with(json!({"part": done_part})),
-            );
+            push("response.content_part.done", with(json!({"part": done_part})));
         }
-        None => push(
-            "response.output_item.added",
-            json!({"output_index": 0, "item": item}),
-        ),
+        None => push("response.output_item.added", json!({"output_index": 0, "item": item})),
     }
-    push(
-        "response.output_item.done",
-        json!({"output_index": 0, "item": item}),
-    );
-    let last = if response.status == "completed" {
-        "response.completed"
-    } else {
-        "response.incomplete"
-    };
+    push("response.output_item.done", json!({"output_index": 0, "item": item}));
+    let last = if response.status == "completed" { "response.completed" } else { "response.incomplete" };
     push(last, json!({"response": response}));
     events
 }

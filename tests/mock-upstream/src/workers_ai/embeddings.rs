@@ -24,14 +24,10 @@ struct Result<'a> {
 pub(crate) fn handle(ctx: &Ctx<'_>, model: &str) -> Reply {
     let texts: Vec<&str> = match ctx.body.get("text") {
         Some(Value::String(s)) => vec![s.as_str()],
-        Some(Value::Array(items)) => {
-            match items.iter().map(Value::as_str).collect::<Option<Vec<_>>>() {
-                Some(texts) => texts,
-                None => {
-                    return envelope::invalid_data("'text' must be a string or an array of strings")
-                }
-            }
-        }
+        Some(Value::Array(items)) => match items.iter().map(Value::as_str).collect::<Option<Vec<_>>>() {
+            Some(texts) => texts,
+            None => return envelope::invalid_data("'text' must be a string or an array of strings"),
+        },
         _ => return envelope::invalid_data("must have required property 'text'"),
     };
     if texts.is_empty() {
@@ -44,13 +40,7 @@ pub(crate) fn handle(ctx: &Ctx<'_>, model: &str) -> Reply {
     let pooling = ctx.str_field("pooling").unwrap_or("mean");
     // CLS and mean pooling give different vectors, as on the real service.
     let salt: &[u8] = if pooling == "cls" { b"\0cls" } else { b"" };
-    let data: Vec<Vec<f32>> = texts
-        .iter()
-        .map(|t| vectors::embed(&[t.as_bytes(), salt].concat(), dims, dims))
-        .collect();
-    envelope::ok(Result {
-        shape: [data.len(), dims],
-        data,
-        pooling,
-    })
+    let data: Vec<Vec<f32>> =
+        texts.iter().map(|t| vectors::embed(&[t.as_bytes(), salt].concat(), dims, dims)).collect();
+    envelope::ok(Result { shape: [data.len(), dims], data, pooling })
 }

@@ -24,29 +24,13 @@ struct ErrorItem {
 
 /// A 200 envelope around `result`.
 pub(crate) fn ok<T: Serialize>(result: T) -> Reply {
-    Reply::ok(&Envelope {
-        result: Some(result),
-        success: true,
-        errors: Vec::new(),
-        messages: Vec::new(),
-    })
+    Reply::ok(&Envelope { result: Some(result), success: true, errors: Vec::new(), messages: Vec::new() })
 }
 
 /// An error envelope.
 pub(crate) fn error(status: StatusCode, code: i64, message: &str) -> Reply {
-    let errors = vec![ErrorItem {
-        code,
-        message: message.to_owned(),
-    }];
-    Reply::json(
-        status,
-        &Envelope::<()> {
-            result: None,
-            success: false,
-            errors,
-            messages: Vec::new(),
-        },
-    )
+    let errors = vec![ErrorItem { code, message: message.to_owned() }];
+    Reply::json(status, &Envelope::<()> { result: None, success: false, errors, messages: Vec::new() })
 }
 
 /// The usual message for a Workers AI error code.
@@ -84,11 +68,7 @@ fn code_for(status: u16) -> i64 {
 
 /// The error envelope a fault's `status` asks for; `error_code` (a number) overrides the code.
 pub(crate) fn from_fault(status: u16, fault: &Fault) -> Reply {
-    let code = fault
-        .error_code
-        .as_ref()
-        .and_then(Value::as_i64)
-        .unwrap_or_else(|| code_for(status));
+    let code = fault.error_code.as_ref().and_then(Value::as_i64).unwrap_or_else(|| code_for(status));
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     error(status, code, message_for(code))
 }
@@ -105,9 +85,5 @@ pub(crate) fn no_such_model() -> Reply {
 
 /// A 400 "invalid data" with a message naming the problem.
 pub(crate) fn invalid_data(detail: &str) -> Reply {
-    error(
-        StatusCode::BAD_REQUEST,
-        5004,
-        &format!("{}: {detail}", message_for(5004)),
-    )
+    error(StatusCode::BAD_REQUEST, 5004, &format!("{}: {detail}", message_for(5004)))
 }

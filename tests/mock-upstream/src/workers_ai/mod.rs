@@ -39,10 +39,7 @@ pub(crate) fn route(method: &Method, rest: &str) -> Option<Endpoint> {
     match rest {
         "/ai/v1/chat/completions" => Some(Endpoint::CompatChat),
         "/ai/v1/embeddings" => Some(Endpoint::CompatEmbeddings),
-        r => r
-            .strip_prefix("/ai/run/")
-            .filter(|m| !m.is_empty())
-            .map(|m| Endpoint::Run(m.to_owned())),
+        r => r.strip_prefix("/ai/run/").filter(|m| !m.is_empty()).map(|m| Endpoint::Run(m.to_owned())),
     }
 }
 

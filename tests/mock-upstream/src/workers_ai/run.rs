@@ -59,27 +59,15 @@ fn padding(i: usize) -> &'static str {
 
 /// Answers a text-generation run.
 pub(crate) fn handle(ctx: &Ctx<'_>, _model: &str) -> Reply {
-    let (prompt, prompt_tokens) = match (
-        ctx.body.get("messages").and_then(Value::as_array),
-        ctx.str_field("prompt"),
-    ) {
-        (Some(messages), _) => (
-            answer::last_user_text(messages),
-            tokens::chat_prompt(messages, ctx.body.get("tools")),
-        ),
+    let (prompt, prompt_tokens) = match (ctx.body.get("messages").and_then(Value::as_array), ctx.str_field("prompt")) {
+        (Some(messages), _) => (answer::last_user_text(messages), tokens::chat_prompt(messages, ctx.body.get("tools"))),
         (None, Some(prompt)) => (prompt.to_owned(), tokens::count(prompt)),
-        (None, None) => {
-            return envelope::invalid_data("must have required property 'prompt' or 'messages'")
-        }
+        (None, None) => return envelope::invalid_data("must have required property 'prompt' or 'messages'"),
     };
     let call = answer::tool_call(ctx.body, ctx.fault, &prompt);
     let text = match call {
         Some(_) => None,
-        None => Some(answer::text(
-            &prompt,
-            ctx.fault,
-            Some(ctx.max_tokens().unwrap_or(DEFAULT_MAX_TOKENS)),
-        )),
+        None => Some(answer::text(&prompt, ctx.fault, Some(ctx.max_tokens().unwrap_or(DEFAULT_MAX_TOKENS)))),
     };
     let completion_tokens = match (&call, &text) {
         (Some(c), _) => c.tokens(),
@@ -91,46 +79,22 @@ pub(crate) fn handle(ctx: &Ctx<'_>, _model: &str) -> Reply {
         completion_tokens,
         total_tokens: prompt_tokens.saturating_add(completion_tokens),
     });
-    let tool_calls = call.as_ref().map(|c| {
-        vec![ToolCall {
-            name: &c.name,
-            arguments: &c.arguments,
-        }]
-    });
+    let tool_calls = call.as_ref().map(|c| vec![ToolCall { name: &c.name, arguments: &c.arguments }]);
     if !ctx.stream() {
         let full = text.as_ref().map(answer::Answer::text);
-        return envelope::ok(Result {
-            response: full.as_deref(),
-            tool_calls,
-            usage,
-        });
+        return envelope::ok(Result { response: full.as_deref(), tool_calls, usage });
     }
     let mut events = Vec::new();
     match &text {
         Some(a) => {
             for (i, piece) in a.pieces.iter().enumerate() {
-                events.push(sse::data(&Frame {
-                    response: piece,
-                    tool_calls: None,
-                    p: Some(padding(i)),
-                    usage: None,
-                }));
+                events.push(sse::data(&Frame { response: piece, tool_calls: None, p: Some(padding(i)), usage: None }));
             }
         }
-        None => events.push(sse::data(&Frame {
-            response: "",
-            tool_calls,
-            p: Some(padding(0)),
-            usage: None,
-        })),
+        None => events.push(sse::data(&Frame { response: "", tool_calls, p: Some(padding(0)), usage: None })),
     }
     if let Some(usage) = usage {
-        events.push(sse::data(&Frame {
-            response: "",
-            tool_calls: None,
-            p: None,
-            usage: Some(usage),
-        }));
+        events.push(sse::data(&Frame { response: "", tool_calls: None, p: None, usage: Some(usage) }));
     }
     events.push(sse::done());
     Reply::Sse { events }

@@ -26,10 +26,7 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     pub fn json(&self) -> Value {
@@ -41,39 +38,21 @@ impl Resp {
         self.body
             .split("\n\n")
             .filter(|e| !e.is_empty())
-            .map(|e| {
-                e.lines()
-                    .find_map(|l| l.strip_prefix("data: "))
-                    .unwrap_or("")
-                    .to_owned()
-            })
+            .map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")).unwrap_or("").to_owned())
             .collect()
     }
 
     /// The JSON `data:` payloads, without `[DONE]`.
     pub fn json_events(&self) -> Vec<Value> {
-        self.events()
-            .iter()
-            .filter(|e| *e != "[DONE]")
-            .map(|e| serde_json::from_str(e).unwrap())
-            .collect()
+        self.events().iter().filter(|e| *e != "[DONE]").map(|e| serde_json::from_str(e).unwrap()).collect()
     }
 }
 
 /// Sends a request and reads the whole answer (10 s limit).
-pub async fn send(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    auth: Option<&str>,
-    body: Option<&Value>,
-) -> Resp {
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        send_raw(addr, method, path, auth, body),
-    )
-    .await
-    .expect("request timed out")
+pub async fn send(addr: SocketAddr, method: &str, path: &str, auth: Option<&str>, body: Option<&Value>) -> Resp {
+    tokio::time::timeout(Duration::from_secs(10), send_raw(addr, method, path, auth, body))
+        .await
+        .expect("request timed out")
 }
 
 /// `POST` a JSON body without auth.
@@ -96,10 +75,8 @@ pub async fn start_request(
 ) -> TcpStream {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
-        body.len()
-    );
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
     if !body.is_empty() {
         head.push_str("content-type: application/json\r\n");
     }
@@ -112,13 +89,7 @@ pub async fn start_request(
     stream
 }
 
-async fn send_raw(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    auth: Option<&str>,
-    body: Option<&Value>,
-) -> Resp {
+async fn send_raw(addr: SocketAddr, method: &str, path: &str, auth: Option<&str>, body: Option<&Value>) -> Resp {
     let mut stream = start_request(addr, method, path, auth, body).await;
     let mut raw = Vec::new();
     // A reset may surface as an error rather than EOF; either way the answer is what we got.
@@ -130,43 +101,20 @@ async fn send_raw(
 pub fn parse(raw: &[u8]) -> Resp {
     let text = String::from_utf8_lossy(raw).into_owned();
     let Some((head, rest)) = text.split_once("\r\n\r\n") else {
-        return Resp {
-            status: 0,
-            headers: Vec::new(),
-            body: String::new(),
-            complete: false,
-            raw_len: raw.len(),
-        };
+        return Resp { status: 0, headers: Vec::new(), body: String::new(), complete: false, raw_len: raw.len() };
     };
     let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_owned()))
-        .collect();
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_owned())).collect();
+    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
     let (body, complete) = if chunked {
         dechunk(rest)
     } else {
-        let len: Option<usize> = headers
-            .iter()
-            .find(|(k, _)| k == "content-length")
-            .and_then(|(_, v)| v.parse().ok());
+        let len: Option<usize> = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok());
         (rest.to_owned(), len.is_none_or(|l| l == rest.len()))
     };
-    Resp {
-        status,
-        headers,
-        body,
-        complete,
-        raw_len: raw.len(),
-    }
+    Resp { status, headers, body, complete, raw_len: raw.len() }
 }
 
 fn dechunk(mut rest: &str) -> (String, bool) {

@@ -8,42 +8,16 @@ use crate::client::{get, post, send};
 #[tokio::test]
 async fn control_endpoints() {
     let mock = MockUpstream::start().await.unwrap();
-    assert_eq!(
-        get(mock.addr(), "/__mock/health").await.json(),
-        json!({"status": "ok"})
-    );
-    let r = post(
-        mock.addr(),
-        "/__mock/faults",
-        json!([{"status": 503}, {"status": 502}]),
-    )
-    .await;
+    assert_eq!(get(mock.addr(), "/__mock/health").await.json(), json!({"status": "ok"}));
+    let r = post(mock.addr(), "/__mock/faults", json!([{"status": 503}, {"status": 502}])).await;
     assert_eq!(r.json(), json!({"queued": 2}));
     let r = post(mock.addr(), "/__mock/faults", json!({"reset": true})).await;
     assert_eq!(r.json(), json!({"queued": 3}));
-    assert_eq!(
-        post(mock.addr(), "/__mock/faults", json!({"nope": 1}))
-            .await
-            .status,
-        400
-    );
+    assert_eq!(post(mock.addr(), "/__mock/faults", json!({"nope": 1})).await.status, 400);
     let body = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}], "stream": true});
-    assert_eq!(
-        post(mock.addr(), "/v1/chat/completions", body.clone())
-            .await
-            .status,
-        503
-    );
-    assert_eq!(
-        post(mock.addr(), "/v1/chat/completions", body).await.status,
-        502
-    );
-    assert_eq!(
-        send(mock.addr(), "DELETE", "/__mock/faults", None, None)
-            .await
-            .status,
-        204
-    );
+    assert_eq!(post(mock.addr(), "/v1/chat/completions", body.clone()).await.status, 503);
+    assert_eq!(post(mock.addr(), "/v1/chat/completions", body).await.status, 502);
+    assert_eq!(send(mock.addr(), "DELETE", "/__mock/faults", None, None).await.status, 204);
     assert_eq!(mock.pending_faults(), 0);
 
     let calls = get(mock.addr(), "/__mock/calls").await.json();
@@ -58,29 +32,16 @@ async fn control_endpoints() {
     assert_eq!(first["fault"]["status"], 503);
     assert_eq!(first["body"]["messages"][0]["content"], "Hi");
 
-    assert_eq!(
-        send(mock.addr(), "DELETE", "/__mock/calls", None, None)
-            .await
-            .status,
-        204
-    );
+    assert_eq!(send(mock.addr(), "DELETE", "/__mock/calls", None, None).await.status, 204);
     assert_eq!(mock.call_count(), 0);
 }
 
 #[tokio::test]
 async fn call_log_is_bounded_and_clearable() {
-    let opts = MockOptions {
-        max_call_log: 2,
-        ..MockOptions::default()
-    };
+    let opts = MockOptions { max_call_log: 2, ..MockOptions::default() };
     let mock = MockUpstream::start_with(opts).await.unwrap();
     for i in 0..3 {
-        post(
-            mock.addr(),
-            "/v1/embeddings",
-            json!({"model": "m", "input": format!("t{i}")}),
-        )
-        .await;
+        post(mock.addr(), "/v1/embeddings", json!({"model": "m", "input": format!("t{i}")})).await;
     }
     let calls = mock.calls();
     assert_eq!(calls.len(), 2);

@@ -24,47 +24,23 @@ fn streaming() -> Value {
 #[tokio::test]
 async fn queue_is_fifo_and_body_fault_wins_without_consuming() {
     let mock = MockUpstream::start().await.unwrap();
-    mock.push_fault(Fault {
-        status: Some(503),
-        ..Fault::default()
-    });
-    mock.push_fault(Fault {
-        status: Some(500),
-        ..Fault::default()
-    });
+    mock.push_fault(Fault { status: Some(503), ..Fault::default() });
+    mock.push_fault(Fault { status: Some(500), ..Fault::default() });
     let mut with_body = chat();
     with_body["mock"] = json!({"status": 429});
     assert_eq!(post(mock.addr(), CHAT, with_body).await.status, 429);
     assert_eq!(mock.pending_faults(), 2);
     // Any endpoint consumes the next queued fault.
-    assert_eq!(
-        post(
-            mock.addr(),
-            "/v1/embeddings",
-            json!({"model": "m", "input": "a"})
-        )
-        .await
-        .status,
-        503
-    );
+    assert_eq!(post(mock.addr(), "/v1/embeddings", json!({"model": "m", "input": "a"})).await.status, 503);
     assert_eq!(post(mock.addr(), CHAT, chat()).await.status, 500);
     assert_eq!(post(mock.addr(), CHAT, chat()).await.status, 200);
     // Unknown paths do not consume a fault.
-    mock.push_fault(Fault {
-        status: Some(502),
-        ..Fault::default()
-    });
-    assert_eq!(
-        post(mock.addr(), "/v1/unknown", json!({})).await.status,
-        404
-    );
+    mock.push_fault(Fault { status: Some(502), ..Fault::default() });
+    assert_eq!(post(mock.addr(), "/v1/unknown", json!({})).await.status, 404);
     assert_eq!(mock.pending_faults(), 1);
     mock.clear_faults();
     let outcomes: Vec<String> = mock.calls().into_iter().map(|c| c.outcome).collect();
-    assert_eq!(
-        outcomes,
-        ["status 429", "status 503", "status 500", "ok", "status 404"]
-    );
+    assert_eq!(outcomes, ["status 429", "status 503", "status 500", "ok", "status 404"]);
     let calls = mock.calls();
     assert_eq!(calls[0].fault.as_ref().and_then(|f| f.status), Some(429));
     assert!(calls[3].fault.is_none());
@@ -82,10 +58,7 @@ async fn status_with_retry_headers_and_error_codes() {
     assert_eq!(r.header("retry-after-ms"), Some("2500"));
     assert_eq!(r.header("x-should-retry"), Some("false"));
     let e = &r.json()["error"];
-    assert_eq!(
-        (e["type"].as_str(), e["code"].as_str()),
-        (Some("rate_limit_error"), Some("rate_limit_exceeded"))
-    );
+    assert_eq!((e["type"].as_str(), e["code"].as_str()), (Some("rate_limit_error"), Some("rate_limit_exceeded")));
     assert_eq!(e["param"], Value::Null);
 
     let mut body = chat();
@@ -97,10 +70,7 @@ async fn status_with_retry_headers_and_error_codes() {
     body["mock"] = json!({"status": 404});
     let e = post(mock.addr(), CHAT, body).await.json();
     assert_eq!(e["error"]["code"], "model_not_found");
-    assert!(e["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("gpt-4o-mini"));
+    assert!(e["error"]["message"].as_str().unwrap().contains("gpt-4o-mini"));
 }
 
 #[tokio::test]
@@ -115,10 +85,7 @@ async fn delay_before_headers() {
 
 #[tokio::test]
 async fn chunk_delay_between_events() {
-    let opts = MockOptions {
-        default_chunk_delay_ms: 3,
-        ..MockOptions::default()
-    };
+    let opts = MockOptions { default_chunk_delay_ms: 3, ..MockOptions::default() };
     let mock = MockUpstream::start_with(opts).await.unwrap();
     let mut body = streaming();
     body["mock"] = json!({"completion_tokens": 4, "chunk_delay_ms": 15});
@@ -129,10 +96,7 @@ async fn chunk_delay_between_events() {
     assert!(start.elapsed() >= Duration::from_millis(7 * 15));
     let start = Instant::now();
     post(mock.addr(), CHAT, streaming()).await;
-    assert!(
-        start.elapsed() >= Duration::from_millis(3 * 10),
-        "server default applies"
-    );
+    assert!(start.elapsed() >= Duration::from_millis(3 * 10), "server default applies");
 }
 
 #[tokio::test]
@@ -180,9 +144,7 @@ async fn hang_never_answers_until_shutdown() {
     assert!(waited.is_err(), "no answer while hanging");
     assert_eq!(mock.calls()[0].outcome, "hang");
     mock.shutdown().await;
-    let after = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf))
-        .await
-        .expect("closed on shutdown");
+    let after = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf)).await.expect("closed on shutdown");
     assert!(matches!(after, Ok(0) | Err(_)));
 }
 
@@ -216,13 +178,7 @@ async fn withhold_usage() {
     assert!(!r.body.contains("\"choices\":[]"));
     assert!(r.json_events().iter().all(|e| e["usage"].is_null()));
     let path = "/client/v4/accounts/test-account/ai/run/@cf/meta/llama-3.1-8b-instruct";
-    let v = post(
-        mock.addr(),
-        path,
-        json!({"prompt": "x", "mock": {"withhold_usage": true}}),
-    )
-    .await
-    .json();
+    let v = post(mock.addr(), path, json!({"prompt": "x", "mock": {"withhold_usage": true}})).await.json();
     assert!(v["result"].get("usage").is_none());
 }
 
@@ -234,10 +190,7 @@ async fn content_and_content_type() {
     let r = post(mock.addr(), CHAT, body).await;
     assert_eq!(r.header("content-type"), Some("text/plain"));
     let events = r.json_events();
-    let text: String = events
-        .iter()
-        .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
-        .collect();
+    let text: String = events.iter().filter_map(|e| e["choices"][0]["delta"]["content"].as_str()).collect();
     assert_eq!(text, "Exactly this text.");
     assert_eq!(events.last().unwrap()["usage"]["completion_tokens"], 4);
 }
@@ -249,10 +202,7 @@ async fn invalid_mock_field_is_a_400() {
     body["mock"] = json!({"stauts": 500});
     let r = post(mock.addr(), CHAT, body).await;
     assert_eq!(r.status, 400);
-    assert!(r.json()["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("stauts"));
+    assert!(r.json()["error"]["message"].as_str().unwrap().contains("stauts"));
 }
 
 #[tokio::test]

@@ -13,12 +13,7 @@ fn chat(content: &str) -> Value {
 #[tokio::test]
 async fn chat_completion_shape() {
     let mock = MockUpstream::start().await.unwrap();
-    let r = post(
-        mock.addr(),
-        "/v1/chat/completions",
-        chat("Hello there, mock!"),
-    )
-    .await;
+    let r = post(mock.addr(), "/v1/chat/completions", chat("Hello there, mock!")).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("application/json"));
     assert!(r.header("x-request-id").is_some());
@@ -35,10 +30,7 @@ async fn chat_completion_shape() {
     assert_eq!(choice["message"]["role"], "assistant");
     assert_eq!(choice["message"]["refusal"], Value::Null);
     let text = choice["message"]["content"].as_str().unwrap();
-    assert!(
-        text.starts_with("Mock answer about Hello there mock"),
-        "{text}"
-    );
+    assert!(text.starts_with("Mock answer about Hello there mock"), "{text}");
     let u = &v["usage"];
     assert_eq!(u["completion_tokens"], 12);
     // 3 priming + 3 per message + "user" + "Hello there, mock!" (5 tokens)
@@ -47,13 +39,7 @@ async fn chat_completion_shape() {
     assert_eq!(u["prompt_tokens_details"]["cached_tokens"], 0);
     assert_eq!(u["completion_tokens_details"]["reasoning_tokens"], 0);
     // Deterministic: the same request gets the same text.
-    let again = post(
-        mock.addr(),
-        "/v1/chat/completions",
-        chat("Hello there, mock!"),
-    )
-    .await
-    .json();
+    let again = post(mock.addr(), "/v1/chat/completions", chat("Hello there, mock!")).await.json();
     assert_eq!(again["choices"][0]["message"]["content"], text);
 }
 
@@ -69,23 +55,13 @@ async fn chat_stream_without_include_usage_has_no_usage_fields() {
     assert!(r.body.ends_with("data: [DONE]\n\n"));
     assert!(!r.body.contains("usage"));
     let events = r.json_events();
-    assert_eq!(
-        events.len(),
-        1 + 12 + 1,
-        "role chunk, one chunk per token, finish chunk"
-    );
-    assert_eq!(
-        events[0]["choices"][0]["delta"],
-        json!({"role": "assistant", "content": ""})
-    );
+    assert_eq!(events.len(), 1 + 12 + 1, "role chunk, one chunk per token, finish chunk");
+    assert_eq!(events[0]["choices"][0]["delta"], json!({"role": "assistant", "content": ""}));
     assert_eq!(events[0]["object"], "chat.completion.chunk");
     let last = events.last().unwrap();
     assert_eq!(last["choices"][0]["delta"], json!({}));
     assert_eq!(last["choices"][0]["finish_reason"], "stop");
-    let text: String = events
-        .iter()
-        .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
-        .collect();
+    let text: String = events.iter().filter_map(|e| e["choices"][0]["delta"]["content"].as_str()).collect();
     assert!(text.starts_with("Mock answer about Hi"));
     let ids: Vec<&Value> = events.iter().map(|e| &e["id"]).collect();
     assert!(ids.windows(2).all(|w| w[0] == w[1]));
@@ -108,10 +84,7 @@ async fn chat_stream_with_include_usage() {
     let usage_chunk = events.last().unwrap();
     assert_eq!(usage_chunk["choices"], json!([]));
     assert_eq!(usage_chunk["usage"]["completion_tokens"], 2);
-    assert_eq!(
-        usage_chunk["usage"]["total_tokens"],
-        usage_chunk["usage"]["prompt_tokens"].as_u64().unwrap() + 2
-    );
+    assert_eq!(usage_chunk["usage"]["total_tokens"], usage_chunk["usage"]["prompt_tokens"].as_u64().unwrap() + 2);
     assert_eq!(r.events().last().unwrap(), "[DONE]");
 }
 
@@ -120,21 +93,14 @@ async fn max_tokens_truncates_with_length() {
     let mock = MockUpstream::start().await.unwrap();
     let mut body = chat("Hi");
     body["max_completion_tokens"] = json!(5);
-    let v = post(mock.addr(), "/v1/chat/completions", body.clone())
-        .await
-        .json();
+    let v = post(mock.addr(), "/v1/chat/completions", body.clone()).await.json();
     assert_eq!(v["choices"][0]["finish_reason"], "length");
     assert_eq!(v["usage"]["completion_tokens"], 5);
     body["stream"] = json!(true);
     body["mock"] = json!({"completion_tokens": 40});
-    let events = post(mock.addr(), "/v1/chat/completions", body)
-        .await
-        .json_events();
+    let events = post(mock.addr(), "/v1/chat/completions", body).await.json_events();
     assert_eq!(events.len(), 1 + 5 + 1);
-    assert_eq!(
-        events.last().unwrap()["choices"][0]["finish_reason"],
-        "length"
-    );
+    assert_eq!(events.last().unwrap()["choices"][0]["finish_reason"], "length");
 }
 
 #[tokio::test]
@@ -142,16 +108,12 @@ async fn n_choices() {
     let mock = MockUpstream::start().await.unwrap();
     let mut body = chat("Hi");
     body["n"] = json!(2);
-    let v = post(mock.addr(), "/v1/chat/completions", body.clone())
-        .await
-        .json();
+    let v = post(mock.addr(), "/v1/chat/completions", body.clone()).await.json();
     assert_eq!(v["choices"].as_array().unwrap().len(), 2);
     assert_eq!(v["choices"][1]["index"], 1);
     assert_eq!(v["usage"]["completion_tokens"], 24);
     body["stream"] = json!(true);
-    let events = post(mock.addr(), "/v1/chat/completions", body)
-        .await
-        .json_events();
+    let events = post(mock.addr(), "/v1/chat/completions", body).await.json_events();
     let finishes: Vec<u64> = events
         .iter()
         .filter(|e| e["choices"][0]["finish_reason"] == "stop")
@@ -170,9 +132,7 @@ async fn tool_calls() {
     let mock = MockUpstream::start().await.unwrap();
     let mut body = chat("Please call the tool for Paris");
     body["tools"] = weather_tools();
-    let v = post(mock.addr(), "/v1/chat/completions", body.clone())
-        .await
-        .json();
+    let v = post(mock.addr(), "/v1/chat/completions", body.clone()).await.json();
     let choice = &v["choices"][0];
     assert_eq!(choice["finish_reason"], "tool_calls");
     assert_eq!(choice["message"]["content"], Value::Null);
@@ -180,34 +140,22 @@ async fn tool_calls() {
     assert_eq!(call["type"], "function");
     assert!(call["id"].as_str().unwrap().starts_with("call_"));
     assert_eq!(call["function"]["name"], "get_weather");
-    assert_eq!(
-        call["function"]["arguments"],
-        r#"{"city":"mock","unit":"c"}"#
-    );
+    assert_eq!(call["function"]["arguments"], r#"{"city":"mock","unit":"c"}"#);
 
     // Streamed, with the arguments chosen by the fault.
     body["messages"][0]["content"] = json!("no trigger words");
     body["stream"] = json!(true);
-    body["mock"] =
-        json!({"tool_call": {"name": "get_weather", "arguments": {"city": "Paris, France"}}});
-    let events = post(mock.addr(), "/v1/chat/completions", body)
-        .await
-        .json_events();
+    body["mock"] = json!({"tool_call": {"name": "get_weather", "arguments": {"city": "Paris, France"}}});
+    let events = post(mock.addr(), "/v1/chat/completions", body).await.json_events();
     let first = &events[0]["choices"][0]["delta"];
     assert_eq!(first["role"], "assistant");
-    assert_eq!(
-        first["tool_calls"][0]["function"],
-        json!({"name": "get_weather", "arguments": ""})
-    );
+    assert_eq!(first["tool_calls"][0]["function"], json!({"name": "get_weather", "arguments": ""}));
     let args: String = events[1..]
         .iter()
         .filter_map(|e| e["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"].as_str())
         .collect();
     assert_eq!(args, r#"{"city":"Paris, France"}"#);
-    assert_eq!(
-        events.last().unwrap()["choices"][0]["finish_reason"],
-        "tool_calls"
-    );
+    assert_eq!(events.last().unwrap()["choices"][0]["finish_reason"], "tool_calls");
 }
 
 #[tokio::test]
@@ -216,9 +164,7 @@ async fn tool_choice_forces_a_function() {
     let mut body = chat("hello");
     body["tools"] = weather_tools();
     body["tool_choice"] = json!({"type": "function", "function": {"name": "get_weather"}});
-    let v = post(mock.addr(), "/v1/chat/completions", body.clone())
-        .await
-        .json();
+    let v = post(mock.addr(), "/v1/chat/completions", body.clone()).await.json();
     assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
     body["tool_choice"] = json!("auto");
     let v = post(mock.addr(), "/v1/chat/completions", body).await.json();
@@ -228,16 +174,10 @@ async fn tool_choice_forces_a_function() {
 #[tokio::test]
 async fn embeddings_forms_and_encodings() {
     let mock = MockUpstream::start().await.unwrap();
-    let floats = post(
-        mock.addr(),
-        "/v1/embeddings",
-        json!({"model": "text-embedding-3-small", "input": ["a", "b"]}),
-    )
-    .await;
+    let floats =
+        post(mock.addr(), "/v1/embeddings", json!({"model": "text-embedding-3-small", "input": ["a", "b"]})).await;
     let v = floats.json();
-    assert!(floats
-        .body
-        .starts_with(r#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":["#));
+    assert!(floats.body.starts_with(r#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":["#));
     assert_eq!(v["model"], "text-embedding-3-small");
     assert_eq!(v["data"].as_array().unwrap().len(), 2);
     assert_eq!(v["data"][1]["index"], 1);
@@ -253,29 +193,14 @@ async fn embeddings_forms_and_encodings() {
     )
     .await
     .json();
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(b64["data"][0]["embedding"].as_str().unwrap())
-        .unwrap();
-    let decoded: Vec<f32> = bytes
-        .chunks(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect();
-    assert_eq!(
-        decoded, a,
-        "base64 is the little-endian f32 bytes of the same vector"
-    );
+    let bytes =
+        base64::engine::general_purpose::STANDARD.decode(b64["data"][0]["embedding"].as_str().unwrap()).unwrap();
+    let decoded: Vec<f32> = bytes.chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    assert_eq!(decoded, a, "base64 is the little-endian f32 bytes of the same vector");
 
-    let large = post(
-        mock.addr(),
-        "/v1/embeddings",
-        json!({"model": "text-embedding-3-large", "input": "a"}),
-    )
-    .await
-    .json();
-    assert_eq!(
-        large["data"][0]["embedding"].as_array().unwrap().len(),
-        3072
-    );
+    let large =
+        post(mock.addr(), "/v1/embeddings", json!({"model": "text-embedding-3-large", "input": "a"})).await.json();
+    assert_eq!(large["data"][0]["embedding"].as_array().unwrap().len(), 3072);
     let short = post(
         mock.addr(),
         "/v1/embeddings",
@@ -286,30 +211,19 @@ async fn embeddings_forms_and_encodings() {
     assert_eq!(short["data"][0]["embedding"].as_array().unwrap().len(), 256);
 
     // Token ids: one array, and an array of arrays; ids embed like the text they decode to.
-    let ids = post(
-        mock.addr(),
-        "/v1/embeddings",
-        json!({"model": "text-embedding-3-small", "input": [64]}),
-    )
-    .await
-    .json();
+    let ids =
+        post(mock.addr(), "/v1/embeddings", json!({"model": "text-embedding-3-small", "input": [64]})).await.json();
     assert_eq!(ids["usage"]["prompt_tokens"], 1);
-    let many = post(
-        mock.addr(),
-        "/v1/embeddings",
-        json!({"model": "text-embedding-3-small", "input": [[64, 65], [66]]}),
-    )
-    .await
-    .json();
+    let many =
+        post(mock.addr(), "/v1/embeddings", json!({"model": "text-embedding-3-small", "input": [[64, 65], [66]]}))
+            .await
+            .json();
     assert_eq!(many["data"].as_array().unwrap().len(), 2);
     assert_eq!(many["usage"]["prompt_tokens"], 3);
 
-    let bad = post(
-        mock.addr(),
-        "/v1/embeddings",
-        json!({"model": "text-embedding-ada-002", "input": "a", "dimensions": 8}),
-    )
-    .await;
+    let bad =
+        post(mock.addr(), "/v1/embeddings", json!({"model": "text-embedding-ada-002", "input": "a", "dimensions": 8}))
+            .await;
     assert_eq!(bad.status, 400);
     assert_eq!(bad.json()["error"]["param"], "dimensions");
 }
@@ -318,9 +232,7 @@ async fn embeddings_forms_and_encodings() {
 async fn legacy_completions() {
     let mock = MockUpstream::start().await.unwrap();
     let body = json!({"model": "gpt-3.5-turbo-instruct", "prompt": "Say hi", "max_tokens": 4});
-    let v = post(mock.addr(), "/v1/completions", body.clone())
-        .await
-        .json();
+    let v = post(mock.addr(), "/v1/completions", body.clone()).await.json();
     assert_eq!(v["object"], "text_completion");
     assert!(v["id"].as_str().unwrap().starts_with("cmpl-"));
     assert_eq!(v["choices"][0]["text"], "Mock answer about Say");
@@ -340,12 +252,7 @@ async fn legacy_completions() {
 #[tokio::test]
 async fn responses_api() {
     let mock = MockUpstream::start().await.unwrap();
-    let r = post(
-        mock.addr(),
-        "/v1/responses",
-        json!({"model": "gpt-4o-mini", "input": "Tell me a joke"}),
-    )
-    .await;
+    let r = post(mock.addr(), "/v1/responses", json!({"model": "gpt-4o-mini", "input": "Tell me a joke"})).await;
     assert!(r.body.starts_with(r#"{"id":"resp_"#));
     let v = r.json();
     assert_eq!(v["object"], "response");
@@ -355,22 +262,11 @@ async fn responses_api() {
     assert_eq!(item["role"], "assistant");
     assert_eq!(item["content"][0]["type"], "output_text");
     assert_eq!(item["content"][0]["annotations"], json!([]));
-    assert!(item["content"][0]["text"]
-        .as_str()
-        .unwrap()
-        .starts_with("Mock answer about Tell me a joke"));
+    assert!(item["content"][0]["text"].as_str().unwrap().starts_with("Mock answer about Tell me a joke"));
     assert_eq!(v["usage"]["output_tokens"], 12);
-    assert_eq!(
-        v["usage"]["total_tokens"].as_u64().unwrap(),
-        v["usage"]["input_tokens"].as_u64().unwrap() + 12
-    );
+    assert_eq!(v["usage"]["total_tokens"].as_u64().unwrap(), v["usage"]["input_tokens"].as_u64().unwrap() + 12);
 
-    let s = post(
-        mock.addr(),
-        "/v1/responses",
-        json!({"model": "gpt-4o-mini", "input": "Hi", "stream": true}),
-    )
-    .await;
+    let s = post(mock.addr(), "/v1/responses", json!({"model": "gpt-4o-mini", "input": "Hi", "stream": true})).await;
     let events = s.json_events();
     assert_eq!(events[0]["type"], "response.created");
     let deltas: String = events
@@ -389,16 +285,9 @@ async fn models() {
     let mock = MockUpstream::start().await.unwrap();
     let list = get(mock.addr(), "/v1/models").await.json();
     assert_eq!(list["object"], "list");
-    assert!(list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|m| m["id"] == "gpt-4o-mini"));
+    assert!(list["data"].as_array().unwrap().iter().any(|m| m["id"] == "gpt-4o-mini"));
     let one = get(mock.addr(), "/v1/models/gpt-4o").await.json();
-    assert_eq!(
-        one,
-        json!({"id": "gpt-4o", "object": "model", "created": 1_700_000_000, "owned_by": "system"})
-    );
+    assert_eq!(one, json!({"id": "gpt-4o", "object": "model", "created": 1_700_000_000, "owned_by": "system"}));
 }
 
 #[tokio::test]
@@ -409,54 +298,22 @@ async fn unknown_path_and_bad_json() {
     assert_eq!(r.json()["error"]["type"], "invalid_request_error");
     let r = send(mock.addr(), "GET", "/v1/chat/completions", None, None).await;
     assert_eq!(r.status, 404);
-    let r = post(
-        mock.addr(),
-        "/v1/chat/completions",
-        json!({"model": "gpt-4o-mini"}),
-    )
-    .await;
-    assert_eq!(
-        (r.status, r.json()["error"]["param"].as_str()),
-        (400, Some("messages"))
-    );
+    let r = post(mock.addr(), "/v1/chat/completions", json!({"model": "gpt-4o-mini"})).await;
+    assert_eq!((r.status, r.json()["error"]["param"].as_str()), (400, Some("messages")));
     assert_eq!(mock.call_count(), 3);
 }
 
 #[tokio::test]
 async fn openai_auth() {
-    let opts = MockOptions {
-        openai_key: Some("sk-test".into()),
-        ..MockOptions::default()
-    };
+    let opts = MockOptions { openai_key: Some("sk-test".into()), ..MockOptions::default() };
     let mock = MockUpstream::start_with(opts).await.unwrap();
     let body = chat("Hi");
-    let r = send(
-        mock.addr(),
-        "POST",
-        "/v1/chat/completions",
-        None,
-        Some(&body),
-    )
-    .await;
+    let r = send(mock.addr(), "POST", "/v1/chat/completions", None, Some(&body)).await;
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["error"]["code"], "invalid_api_key");
-    let r = send(
-        mock.addr(),
-        "POST",
-        "/v1/chat/completions",
-        Some("Bearer wrong"),
-        Some(&body),
-    )
-    .await;
+    let r = send(mock.addr(), "POST", "/v1/chat/completions", Some("Bearer wrong"), Some(&body)).await;
     assert_eq!(r.status, 401);
-    let r = send(
-        mock.addr(),
-        "POST",
-        "/v1/chat/completions",
-        Some("Bearer sk-test"),
-        Some(&body),
-    )
-    .await;
+    let r = send(mock.addr(), "POST", "/v1/chat/completions", Some("Bearer sk-test"), Some(&body)).await;
     assert_eq!(r.status, 200);
     let calls = mock.calls();
     assert_eq!(calls[0].outcome, "status 401");
