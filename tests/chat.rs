@@ -11,10 +11,7 @@ async fn openai_route_forwards_and_names_the_model_used() {
     let (status, headers, v) = gw.post("/v1/chat/completions", &body).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["object"], "chat.completion");
-    assert!(!v["choices"][0]["message"]["content"]
-        .as_str()
-        .unwrap()
-        .is_empty());
+    assert!(!v["choices"][0]["message"]["content"].as_str().unwrap().is_empty());
     assert_eq!(headers["x-sluice-model"], "gpt-4o");
     assert!(headers.contains_key("x-request-id"));
     assert!(v["usage"]["total_tokens"].as_u64().unwrap() > 0);
@@ -23,10 +20,7 @@ async fn openai_route_forwards_and_names_the_model_used() {
     assert_eq!(calls.len(), 1);
     let call = &calls[0];
     assert_eq!(call.path, "/v1/chat/completions");
-    assert_eq!(
-        call.authorization.as_deref(),
-        Some(format!("Bearer {OPENAI_UPSTREAM_KEY}").as_str())
-    );
+    assert_eq!(call.authorization.as_deref(), Some(format!("Bearer {OPENAI_UPSTREAM_KEY}").as_str()));
     // Unknown fields are forwarded verbatim; the client's key never is.
     assert_eq!(call.body["some_future_field"], json!({"kept": [1, 2]}));
     assert_eq!(call.body["temperature"], json!(0));
@@ -49,40 +43,24 @@ async fn cloudflare_native_route_translates_both_ways() {
     assert_eq!(headers["x-sluice-model"], "@cf/meta/llama-3.1-8b-instruct");
     assert!(v["id"].as_str().unwrap().starts_with("chatcmpl-"));
     assert_eq!(v["choices"][0]["message"]["role"], "assistant");
-    assert!(!v["choices"][0]["message"]["content"]
-        .as_str()
-        .unwrap()
-        .is_empty());
+    assert!(!v["choices"][0]["message"]["content"].as_str().unwrap().is_empty());
     assert!(v["choices"][0]["finish_reason"].is_string());
     assert!(v["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
 
     let call = &gw.mock.calls()[0];
-    assert_eq!(
-        call.path,
-        "/client/v4/accounts/test-account/ai/run/@cf/meta/llama-3.1-8b-instruct"
-    );
-    assert_eq!(
-        call.authorization.as_deref(),
-        Some(format!("Bearer {CF_UPSTREAM_KEY}").as_str())
-    );
+    assert_eq!(call.path, "/client/v4/accounts/test-account/ai/run/@cf/meta/llama-3.1-8b-instruct");
+    assert_eq!(call.authorization.as_deref(), Some(format!("Bearer {CF_UPSTREAM_KEY}").as_str()));
     assert_eq!(call.body["max_tokens"], 50);
     let messages = call.body["messages"].as_array().unwrap();
     // Text parts are joined into one string (Workers AI takes plain strings).
     assert_eq!(messages[1]["content"], "What is the capital\n of France?");
-    assert!(
-        call.body.get("model").is_none(),
-        "native requests carry the model in the path"
-    );
+    assert!(call.body.get("model").is_none(), "native requests carry the model in the path");
 }
 
 #[tokio::test]
 async fn cloudflare_native_unsupported_parameters_are_refused_by_name() {
     let gw = Gateway::start().await;
-    for (field, value) in [
-        ("n", json!(2)),
-        ("logprobs", json!(true)),
-        ("logit_bias", json!({"50256": -100})),
-    ] {
+    for (field, value) in [("n", json!(2)), ("logprobs", json!(true)), ("logit_bias", json!({"50256": -100}))] {
         let mut body = chat("llama-3.1-8b", "hi");
         body[field] = value;
         let (status, _, v) = gw.post("/v1/chat/completions", &body).await;
@@ -90,21 +68,12 @@ async fn cloudflare_native_unsupported_parameters_are_refused_by_name() {
         assert_eq!(v["error"]["param"], field, "{v}");
     }
     let mut body = chat("llama-3.1-8b", "hi");
-    body["messages"] = json!([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}]);
+    body["messages"] =
+        json!([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}]);
     let (status, _, v) = gw.post("/v1/chat/completions", &body).await;
     assert_eq!(status, 400, "{v}");
-    assert!(
-        v["error"]["param"]
-            .as_str()
-            .unwrap()
-            .starts_with("messages[0].content"),
-        "{v}"
-    );
-    assert_eq!(
-        gw.mock.call_count(),
-        0,
-        "refused requests never reach the upstream"
-    );
+    assert!(v["error"]["param"].as_str().unwrap().starts_with("messages[0].content"), "{v}");
+    assert_eq!(gw.mock.call_count(), 0, "refused requests never reach the upstream");
 }
 
 #[tokio::test]
@@ -121,8 +90,7 @@ async fn cloudflare_native_tool_calls_become_openai_tool_calls() {
     let call = &v["choices"][0]["message"]["tool_calls"][0];
     assert_eq!(call["type"], "function");
     assert_eq!(call["function"]["name"], "get_weather");
-    let args: serde_json::Value =
-        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    let args: serde_json::Value = serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
     assert_eq!(args["city"], "Paris");
     assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
 }
@@ -130,39 +98,21 @@ async fn cloudflare_native_tool_calls_become_openai_tool_calls() {
 #[tokio::test]
 async fn cloudflare_openai_compatible_route_passes_through() {
     let gw = Gateway::start().await;
-    let (status, _, v) = gw
-        .post("/v1/chat/completions", &chat("llama-compat", "hi"))
-        .await;
+    let (status, _, v) = gw.post("/v1/chat/completions", &chat("llama-compat", "hi")).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["object"], "chat.completion");
     let call = &gw.mock.calls()[0];
-    assert_eq!(
-        call.path,
-        "/client/v4/accounts/test-account/ai/v1/chat/completions"
-    );
-    assert_eq!(
-        call.body["model"],
-        "@cf/meta/llama-3.3-70b-instruct-fp8-fast"
-    );
+    assert_eq!(call.path, "/client/v4/accounts/test-account/ai/v1/chat/completions");
+    assert_eq!(call.body["model"], "@cf/meta/llama-3.3-70b-instruct-fp8-fast");
 }
 
 #[tokio::test]
 async fn completions_and_responses_pass_through_to_openai() {
     let gw = Gateway::start().await;
-    let (status, _, v) = gw
-        .post(
-            "/v1/completions",
-            &json!({"model": "gpt-4o-mini", "prompt": "Say hi"}),
-        )
-        .await;
+    let (status, _, v) = gw.post("/v1/completions", &json!({"model": "gpt-4o-mini", "prompt": "Say hi"})).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["object"], "text_completion");
-    let (status, _, v) = gw
-        .post(
-            "/v1/responses",
-            &json!({"model": "gpt-4o", "input": "Say hi"}),
-        )
-        .await;
+    let (status, _, v) = gw.post("/v1/responses", &json!({"model": "gpt-4o", "input": "Say hi"})).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["object"], "response");
     let paths: Vec<String> = gw.mock.calls().into_iter().map(|c| c.path).collect();

@@ -9,16 +9,10 @@ fn env(name: &str) -> Option<String> {
 
 #[test]
 fn shipped_config_loads_and_documents_every_model() {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml")).unwrap();
-    let config = sluice::config::load_str(&text, &env)
-        .unwrap_or_else(|p| panic!("shipped config.toml is invalid:\n{p}"));
-    for model in [
-        "gpt-4o",
-        "gpt-4o-mini",
-        "llama-3.1-8b",
-        "text-embedding-3-small",
-    ] {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml")).unwrap();
+    let config =
+        sluice::config::load_str(&text, &env).unwrap_or_else(|p| panic!("shipped config.toml is invalid:\n{p}"));
+    for model in ["gpt-4o", "gpt-4o-mini", "llama-3.1-8b", "text-embedding-3-small"] {
         assert!(config.models.contains_key(model), "{model}");
     }
     assert_eq!(config.server.body_limit, 1024 * 1024);
@@ -41,31 +35,16 @@ fn check_prints_every_problem_with_its_path() {
         "[server]\nlisten = [\"nowhere\"]\n[providers.p]\nkind = \"azure\"\nbase_url = \"x\"\n[models.m]\ncandidates = [{ provider = \"q\", model = \"m\" }]\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("check")
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice")).arg("check").arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    for needle in [
-        "server.listen[0]",
-        "providers.p.kind",
-        "providers.p.base_url",
-        "models.\"m\".candidates[0].provider",
-    ] {
+    for needle in
+        ["server.listen[0]", "providers.p.kind", "providers.p.base_url", "models.\"m\".candidates[0].provider"]
+    {
         assert!(err.contains(needle), "missing {needle}:\n{err}");
     }
     let good = dir.path().join("good.toml");
     std::fs::write(&good, "[providers.p]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\napi_key = \"${NOPE:-}\"\n[models.m]\ncandidates = [{ provider = \"p\", model = \"m\" }]\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("check")
-        .arg(&good)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice")).arg("check").arg(&good).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -3,17 +3,9 @@ use serde_json::{json, Value};
 use crate::harness::{chat, client, Gateway, KEY};
 
 fn assert_openai_error(v: &Value) {
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "not an OpenAI error: {v}"
-    );
+    assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "not an OpenAI error: {v}");
     assert!(v["error"]["type"].is_string(), "{v}");
-    assert!(
-        v["error"].get("param").is_some() && v["error"].get("code").is_some(),
-        "{v}"
-    );
+    assert!(v["error"].get("param").is_some() && v["error"].get("code").is_some(), "{v}");
 }
 
 #[tokio::test]
@@ -29,10 +21,26 @@ async fn bad_input_of_every_kind_gets_a_4xx_never_a_5xx() {
         (br#"{"model":42,"messages":[]}"#.to_vec(), 400, Some("model")),
         (br#"{"model":"gpt-4o"}"#.to_vec(), 400, Some("messages")),
         (br#"{"model":"gpt-4o","messages":"hi"}"#.to_vec(), 400, Some("messages")),
-        (br#"{"model":"gpt-4o","messages":[{"role":"wizard","content":"hi"}]}"#.to_vec(), 400, Some("messages[0].role")),
-        (br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"temperature":"hot"}"#.to_vec(), 400, Some("temperature")),
-        (br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"stream":"yes"}"#.to_vec(), 400, Some("stream")),
-        (br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"max_tokens":-5}"#.to_vec(), 400, Some("max_tokens")),
+        (
+            br#"{"model":"gpt-4o","messages":[{"role":"wizard","content":"hi"}]}"#.to_vec(),
+            400,
+            Some("messages[0].role"),
+        ),
+        (
+            br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"temperature":"hot"}"#.to_vec(),
+            400,
+            Some("temperature"),
+        ),
+        (
+            br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"stream":"yes"}"#.to_vec(),
+            400,
+            Some("stream"),
+        ),
+        (
+            br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"max_tokens":-5}"#.to_vec(),
+            400,
+            Some("max_tokens"),
+        ),
         (br#"{"model":"no-such-model","messages":[{"role":"user","content":"hi"}]}"#.to_vec(), 404, Some("model")),
     ];
     for (body, want, param) in garbage {
@@ -45,16 +53,10 @@ async fn bad_input_of_every_kind_gets_a_4xx_never_a_5xx() {
             assert_eq!(v["error"]["param"], param, "{shown} → {v}");
         }
     }
-    let (status, _, v) = gw
-        .post("/v1/chat/completions", &chat("no-such-model", "hi"))
-        .await;
+    let (status, _, v) = gw.post("/v1/chat/completions", &chat("no-such-model", "hi")).await;
     assert_eq!(status, 404);
     assert_eq!(v["error"]["code"], "model_not_found");
-    assert_eq!(
-        gw.mock.call_count(),
-        0,
-        "no bad request reached the upstream"
-    );
+    assert_eq!(gw.mock.call_count(), 0, "no bad request reached the upstream");
 }
 
 #[tokio::test]
@@ -65,14 +67,11 @@ async fn huge_bodies_get_413() {
     assert_eq!(status, 413, "{v}");
     assert_openai_error(&v);
     // Chunked upload without Content-Length: refused while reading.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        (0..40).map(|_| Ok(vec![b' '; 64 * 1024])).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..40).map(|_| Ok(vec![b' '; 64 * 1024])).collect();
     let resp = client()
         .post(gw.url("/v1/chat/completions"))
         .bearer_auth(KEY)
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-            chunks,
-        )))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
         .send()
         .await;
     if let Ok(resp) = resp {
@@ -84,30 +83,14 @@ async fn huge_bodies_get_413() {
 #[tokio::test]
 async fn wrong_method_and_unknown_paths() {
     let gw = Gateway::start().await;
-    let resp = client()
-        .get(gw.url("/v1/chat/completions"))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap();
+    let resp = client().get(gw.url("/v1/chat/completions")).bearer_auth(KEY).send().await.unwrap();
     assert_eq!(resp.status(), 405);
     assert_eq!(resp.headers()["allow"], "POST");
     assert_openai_error(&resp.json().await.unwrap());
-    let resp = client()
-        .post(gw.url("/v1/images/generations"))
-        .bearer_auth(KEY)
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let resp = client().post(gw.url("/v1/images/generations")).bearer_auth(KEY).body("{}").send().await.unwrap();
     assert_eq!(resp.status(), 404);
     assert_openai_error(&resp.json().await.unwrap());
-    let resp = client()
-        .delete(gw.url("/v1/models"))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap();
+    let resp = client().delete(gw.url("/v1/models")).bearer_auth(KEY).send().await.unwrap();
     assert_eq!(resp.status(), 405);
 }
 
@@ -145,10 +128,7 @@ async fn upstream_rejecting_sluices_key_is_a_502_that_never_blames_the_client() 
     assert_openai_error(&v);
     assert_ne!(v["error"]["code"], "invalid_api_key");
     let metrics = gw.metrics().await;
-    assert!(
-        metrics.contains("sluice_upstream_auth_failures_total{provider=\"openai\"} 1"),
-        "{metrics}"
-    );
+    assert!(metrics.contains("sluice_upstream_auth_failures_total{provider=\"openai\"} 1"), "{metrics}");
     assert!(gw.log().contains("CREDENTIALS"));
 }
 

@@ -12,6 +12,8 @@ use sluice_mock_upstream::{MockOptions, MockUpstream};
 pub const KEY: &str = "sk-sluice-test-key-0001";
 /// A second tenant's key.
 pub const OTHER_KEY: &str = "sk-sluice-test-key-0002";
+/// The admin API key.
+pub const ADMIN_KEY: &str = "sk-admin-test-key-0001";
 /// Sluice's own upstream credentials (what the mock expects).
 pub const OPENAI_UPSTREAM_KEY: &str = "sk-upstream-openai-secret";
 /// Workers AI token.
@@ -30,6 +32,10 @@ idle = "5s"
 
 [log]
 level = "info"
+
+[ledger]
+file = "{dir}/ledger.jsonl"
+spool = "{dir}/ledger.spool"
 
 [providers.openai]
 kind = "openai"
@@ -67,6 +73,9 @@ candidates = [{ provider = "openai", model = "text-embedding-3-large" }]
 [models."bge-compat"]
 kind = "embeddings"
 candidates = [{ provider = "workers-ai", model = "@cf/baai/bge-base-en-v1.5", api = "openai" }]
+
+[admin]
+key = "${TEST_ADMIN_KEY}"
 
 [[auth.keys]]
 key = "${TEST_APP_KEY}"
@@ -117,14 +126,7 @@ impl Gateway {
         let addr = free_addr();
         let config_path = dir.path().join("config.toml");
         let log_path = dir.path().join("sluice.log");
-        let mut gw = Gateway {
-            child: None,
-            addr,
-            mock,
-            config_path,
-            log_path,
-            dir,
-        };
+        let mut gw = Gateway { child: None, addr, mock, config_path, log_path, dir };
         std::fs::write(&gw.config_path, gw.render(extra)).unwrap();
         gw.spawn();
         gw.wait_ready().await;
@@ -152,6 +154,7 @@ impl Gateway {
             .env("TEST_OPENAI_KEY", OPENAI_UPSTREAM_KEY)
             .env("TEST_CF_KEY", CF_UPSTREAM_KEY)
             .env("TEST_APP_KEY", KEY)
+            .env("TEST_ADMIN_KEY", ADMIN_KEY)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -169,18 +172,10 @@ impl Gateway {
                     return;
                 }
             }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 panic!("sluice exited early ({status}); log:\n{}", self.log());
             }
-            assert!(
-                Instant::now() < deadline,
-                "sluice did not become healthy; log:\n{}",
-                self.log()
-            );
+            assert!(Instant::now() < deadline, "sluice did not become healthy; log:\n{}", self.log());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -197,8 +192,7 @@ impl Gateway {
 
     /// POST JSON with the test key; returns status, headers and parsed JSON (Null if not JSON).
     pub async fn post(&self, path: &str, body: &Value) -> (u16, reqwest::header::HeaderMap, Value) {
-        self.post_raw(path, serde_json::to_vec(body).unwrap(), Some(KEY))
-            .await
+        self.post_raw(path, serde_json::to_vec(body).unwrap(), Some(KEY)).await
     }
 
     /// POST raw bytes with an optional key.
@@ -208,10 +202,7 @@ impl Gateway {
         body: Vec<u8>,
         key: Option<&str>,
     ) -> (u16, reqwest::header::HeaderMap, Value) {
-        let mut req = client()
-            .post(self.url(path))
-            .header("content-type", "application/json")
-            .body(body);
+        let mut req = client().post(self.url(path)).header("content-type", "application/json").body(body);
         if let Some(key) = key {
             req = req.bearer_auth(key);
         }
@@ -219,27 +210,49 @@ impl Gateway {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let bytes = resp.bytes().await.unwrap();
-        (
-            status,
-            headers,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        (status, headers, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// GET with the admin key.
+    pub async fn admin_get(&self, path: &str) -> (u16, Value) {
+        let resp = client().get(self.url(path)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// The usage-ledger records written so far (single-instance file mode).
+    pub fn ledger_file(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(self.dir.path().join("ledger.jsonl")).unwrap_or_default();
+        text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    /// Waits until `n` ledger records are in the file (delivery is asynchronous, within 5 s).
+    pub async fn wait_ledger_file(&self, n: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(6);
+        loop {
+            let records = self.ledger_file();
+            if records.len() >= n || Instant::now() > deadline {
+                return records;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The value of one metric sample line (`name{labels}`), or 0.
+    pub async fn metric(&self, sample: &str) -> f64 {
+        let text = self.metrics().await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(sample).and_then(|rest| rest.trim().parse::<f64>().ok()))
+            .unwrap_or(0.0)
     }
 
     /// GET with the test key.
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let resp = client()
-            .get(self.url(path))
-            .bearer_auth(KEY)
-            .send()
-            .await
-            .unwrap();
+        let resp = client().get(self.url(path)).bearer_auth(KEY).send().await.unwrap();
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.unwrap();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
     /// Rewrites the config file (the watcher or SIGHUP applies it).
@@ -252,24 +265,13 @@ impl Gateway {
     /// Sends a signal to the sluice process.
     pub fn signal(&self, sig: &str) {
         let pid = self.child.as_ref().unwrap().id();
-        let ok = Command::new("kill")
-            .args([&format!("-{sig}"), &pid.to_string()])
-            .status()
-            .unwrap()
-            .success();
+        let ok = Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).status().unwrap().success();
         assert!(ok);
     }
 
     /// The sluice metrics text.
     pub async fn metrics(&self) -> String {
-        client()
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        client().get(self.url("/metrics")).send().await.unwrap().text().await.unwrap()
     }
 
     /// Test env vars for child processes (SDK tests).
@@ -294,10 +296,7 @@ impl Drop for Gateway {
 /// A plain HTTP client for tests.
 pub fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
 }
 
 /// A chat body for `model` with one user message.

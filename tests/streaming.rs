@@ -16,22 +16,12 @@ async fn read_sse(resp: reqwest::Response) -> (Vec<String>, Vec<Instant>) {
         buf.extend_from_slice(&chunk);
     }
     let text = String::from_utf8(buf).unwrap();
-    let events = text
-        .split("\n\n")
-        .filter_map(|e| e.strip_prefix("data: "))
-        .map(str::to_string)
-        .collect();
+    let events = text.split("\n\n").filter_map(|e| e.strip_prefix("data: ")).map(str::to_string).collect();
     (events, arrivals)
 }
 
 async fn stream_request(gw: &Gateway, body: Value) -> reqwest::Response {
-    client()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(KEY)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    client().post(gw.url("/v1/chat/completions")).bearer_auth(KEY).json(&body).send().await.unwrap()
 }
 
 #[tokio::test]
@@ -50,25 +40,14 @@ async fn openai_stream_arrives_chunk_by_chunk() {
     let end = Instant::now();
     assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
     // The upstream takes ≥ 20 × 40 ms; the first chunk must arrive long before the last one.
-    assert!(
-        arrivals.len() >= 10,
-        "only {} network chunks: the stream was buffered",
-        arrivals.len()
-    );
+    assert!(arrivals.len() >= 10, "only {} network chunks: the stream was buffered", arrivals.len());
     let first = arrivals[0] - start;
-    assert!(
-        end - arrivals[0] >= Duration::from_millis(400),
-        "first chunk at {first:?}, end at {:?}",
-        end - start
-    );
+    assert!(end - arrivals[0] >= Duration::from_millis(400), "first chunk at {first:?}, end at {:?}", end - start);
     // No usage chunk: the client did not ask for it (Sluice asked upstream for accounting).
     for e in &events[..events.len() - 1] {
         let v: Value = serde_json::from_str(e).unwrap();
         assert_eq!(v["object"], "chat.completion.chunk");
-        assert!(
-            !v["choices"].as_array().unwrap().is_empty(),
-            "usage-only chunk leaked: {e}"
-        );
+        assert!(!v["choices"].as_array().unwrap().is_empty(), "usage-only chunk leaked: {e}");
     }
     let call = &gw.mock.calls()[0];
     assert_eq!(call.body["stream_options"]["include_usage"], true);
@@ -99,10 +78,7 @@ async fn cloudflare_native_stream_becomes_openai_chunks() {
     assert_eq!(resp.status(), 200);
     let (events, _) = read_sse(resp).await;
     assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
-    let chunks: Vec<Value> = events[..events.len() - 1]
-        .iter()
-        .map(|e| serde_json::from_str(e).unwrap())
-        .collect();
+    let chunks: Vec<Value> = events[..events.len() - 1].iter().map(|e| serde_json::from_str(e).unwrap()).collect();
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
     let mut text = String::new();
     for c in &chunks {
@@ -113,10 +89,7 @@ async fn cloudflare_native_stream_becomes_openai_chunks() {
         }
     }
     assert!(!text.is_empty());
-    let finish = chunks
-        .iter()
-        .find(|c| c["choices"][0]["finish_reason"].is_string())
-        .expect("a finish chunk");
+    let finish = chunks.iter().find(|c| c["choices"][0]["finish_reason"].is_string()).expect("a finish chunk");
     assert_eq!(finish["choices"][0]["finish_reason"], "stop");
     let usage = chunks.last().unwrap();
     assert_eq!(usage["choices"], json!([]));
@@ -134,13 +107,9 @@ async fn upstream_failure_mid_stream_ends_with_an_error_event() {
     let resp = stream_request(&gw, body).await;
     assert_eq!(resp.status(), 200);
     let (events, _) = read_sse(resp).await;
-    let last: Value =
-        serde_json::from_str(events.last().unwrap()).expect("last event is JSON, not [DONE]");
+    let last: Value = serde_json::from_str(events.last().unwrap()).expect("last event is JSON, not [DONE]");
     assert!(last["error"]["message"].is_string(), "{last}");
-    assert!(
-        events.len() >= 2,
-        "the chunks before the failure were delivered"
-    );
+    assert!(events.len() >= 2, "the chunks before the failure were delivered");
 }
 
 #[tokio::test]

@@ -2,12 +2,7 @@
 //! in-process mock upstream (`tests/mock-upstream`).
 
 // Test code: a panic is a test failure, which is what we want.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::disallowed_methods
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
 
 // Shared rig: mock upstream + sluice process + helpers.
 mod harness;
@@ -24,6 +19,10 @@ mod embeddings;
 mod endpoints;
 // Bad input of every kind gets the right 4xx; upstream failures map to OpenAI-shaped errors.
 mod errors;
+// Quotas, rate limits, the usage ledger and the admin usage API (memory store).
+mod quota;
+// The Redis store: two instances sharing state, and a Redis outage mid-run.
+mod redis_store;
 // Hot reload: routes swap under a live stream, invalid files are rejected.
 mod reload;
 // The official OpenAI SDKs (Python and Node) against Sluice.

@@ -73,42 +73,21 @@ async fn downstream_tls_serves_http1_and_http2_by_alpn() {
     // A default client offers h2 and http/1.1 in ALPN; Sluice enables h2, so h2 wins.
     let h2 = client_trusting(&cert.cert_pem).build().unwrap();
     // A client that offers only http/1.1 still gets served.
-    let h1 = client_trusting(&cert.cert_pem)
-        .http1_only()
-        .build()
-        .unwrap();
-    for (client, version) in [
-        (h2, reqwest::Version::HTTP_2),
-        (h1, reqwest::Version::HTTP_11),
-    ] {
-        let resp = client
-            .post(&url)
-            .bearer_auth(KEY)
-            .json(&chat("gpt-4o", "Hello over TLS"))
-            .send()
-            .await
-            .unwrap();
+    let h1 = client_trusting(&cert.cert_pem).http1_only().build().unwrap();
+    for (client, version) in [(h2, reqwest::Version::HTTP_2), (h1, reqwest::Version::HTTP_11)] {
+        let resp = client.post(&url).bearer_auth(KEY).json(&chat("gpt-4o", "Hello over TLS")).send().await.unwrap();
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.version(), version);
         let v: serde_json::Value = resp.json().await.unwrap();
         assert_eq!(v["object"], "chat.completion", "{v}");
-        assert!(!v["choices"][0]["message"]["content"]
-            .as_str()
-            .unwrap()
-            .is_empty());
+        assert!(!v["choices"][0]["message"]["content"].as_str().unwrap().is_empty());
     }
     assert_eq!(gw.mock.call_count(), 2);
 
     // A client that does not trust the certificate cannot get in.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let stranger = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    let err = stranger
-        .get(format!("https://{tls_addr}/healthz"))
-        .send()
-        .await;
+    let stranger = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let err = stranger.get(format!("https://{tls_addr}/healthz")).send().await;
     assert!(err.is_err(), "an untrusted certificate was accepted");
 }
 
@@ -130,14 +109,12 @@ impl Drop for TlsUpstream {
 
 async fn tls_upstream(cert: &SelfSigned) -> TlsUpstream {
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.key_der.clone()));
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![cert.cert_der.clone()], key)
-    .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert_der.clone()], key)
+        .unwrap();
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -146,8 +123,7 @@ async fn tls_upstream(cert: &SelfSigned) -> TlsUpstream {
     let (req_count, failed) = (requests.clone(), failed_handshakes.clone());
     let task = tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
-            let (acceptor, req_count, failed) =
-                (acceptor.clone(), req_count.clone(), failed.clone());
+            let (acceptor, req_count, failed) = (acceptor.clone(), req_count.clone(), failed.clone());
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     failed.fetch_add(1, Ordering::SeqCst);
@@ -157,18 +133,11 @@ async fn tls_upstream(cert: &SelfSigned) -> TlsUpstream {
                     req_count.fetch_add(1, Ordering::SeqCst);
                     answer(req)
                 });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tls), service)
-                    .await;
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service).await;
             });
         }
     });
-    TlsUpstream {
-        addr,
-        requests,
-        failed_handshakes,
-        task,
-    }
+    TlsUpstream { addr, requests, failed_handshakes, task }
 }
 
 async fn answer(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, hyper::Error> {
@@ -180,15 +149,9 @@ async fn answer(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, hyper::
     let body: serde_json::Value =
         serde_json::from_slice(&req.into_body().collect().await?.to_bytes()).unwrap_or_default();
     let (status, v) = if !right_route {
-        (
-            404,
-            json!({"error": {"message": "not found", "type": "invalid_request_error"}}),
-        )
+        (404, json!({"error": {"message": "not found", "type": "invalid_request_error"}}))
     } else if !authorized {
-        (
-            401,
-            json!({"error": {"message": "bad key", "type": "invalid_request_error"}}),
-        )
+        (401, json!({"error": {"message": "bad key", "type": "invalid_request_error"}}))
     } else {
         (
             200,
@@ -243,45 +206,25 @@ candidates = [{{ provider = "tls-trusted", model = "gpt-4o" }}]
     .await;
 
     // Without `ca_file` the self-signed certificate is not trusted: no request reaches it.
-    let (status, _, v) = gw
-        .post("/v1/chat/completions", &chat("tls-untrusted", "hi"))
-        .await;
+    let (status, _, v) = gw.post("/v1/chat/completions", &chat("tls-untrusted", "hi")).await;
     assert_eq!(status, 502, "{v}");
     assert_eq!(v["error"]["type"], "server_error", "{v}");
     assert_eq!(v["error"]["code"], "upstream_unreachable", "{v}");
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("tls-untrusted"),
-        "{v}"
-    );
+    assert!(v["error"]["message"].as_str().unwrap().contains("tls-untrusted"), "{v}");
     assert_eq!(up.requests.load(Ordering::SeqCst), 0);
     // Sluice did connect and broke the handshake off (not, say, a refused connection).
     let deadline = Instant::now() + Duration::from_secs(5);
     while up.failed_handshakes.load(Ordering::SeqCst) == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "no handshake reached the upstream"
-        );
+        assert!(Instant::now() < deadline, "no handshake reached the upstream");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(
-        gw.log().contains("invalid peer certificate"),
-        "log does not name the certificate problem:\n{}",
-        gw.log()
-    );
+    assert!(gw.log().contains("invalid peer certificate"), "log does not name the certificate problem:\n{}", gw.log());
 
     // With the certificate as `ca_file` the same server is trusted.
-    let (status, headers, v) = gw
-        .post("/v1/chat/completions", &chat("tls-trusted", "hi"))
-        .await;
+    let (status, headers, v) = gw.post("/v1/chat/completions", &chat("tls-trusted", "hi")).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["object"], "chat.completion");
-    assert_eq!(
-        v["choices"][0]["message"]["content"],
-        "Hello from the TLS upstream."
-    );
+    assert_eq!(v["choices"][0]["message"]["content"], "Hello from the TLS upstream.");
     assert_eq!(headers["x-sluice-model"], "gpt-4o");
     assert_eq!(up.requests.load(Ordering::SeqCst), 1);
     assert_eq!(gw.mock.call_count(), 0);

@@ -10,6 +10,7 @@ use serde_json::json;
 use sluice_providers::{InvalidRequest, UpstreamError};
 
 use crate::identity::AuthError;
+use sluice_policies::store::Refusal;
 
 /// Who caused a failure: a metrics label and a log field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +111,20 @@ pub enum GatewayError {
     /// The route has no usable candidate.
     #[error("No upstream is available for model `{0}`.")]
     NoCandidate(String),
+    /// A Sluice policy refused the request (quota, rate limit).
+    #[error("{message}")]
+    Refused {
+        /// What refused.
+        refusal: Refusal,
+        /// Client message naming the limit and when it resets.
+        message: String,
+    },
+    /// The quota/rate-limit store is unreachable and the outage policy is fail-closed.
+    #[error("Usage accounting is temporarily unavailable, so the request was not admitted. Retry shortly.")]
+    StoreUnavailable,
+    /// Admin key missing or wrong.
+    #[error("A valid admin key is required (Authorization: Bearer <admin key>).")]
+    AdminUnauthorized,
     /// Metrics token missing or wrong.
     #[error("A valid metrics bearer token is required.")]
     MetricsUnauthorized,
@@ -123,114 +138,46 @@ impl GatewayError {
     pub fn parts(&self) -> (u16, &str, Option<&str>, Option<&str>, FaultDomain) {
         use FaultDomain::*;
         match self {
-            GatewayError::Unauthorized(_) => (
-                401,
-                "invalid_request_error",
-                Some("invalid_api_key"),
-                None,
-                Caller,
-            ),
-            GatewayError::MetricsUnauthorized => (
-                401,
-                "invalid_request_error",
-                Some("invalid_api_key"),
-                None,
-                Caller,
-            ),
-            GatewayError::Forbidden(_) => (
-                403,
-                "permission_error",
-                Some("model_not_allowed"),
-                Some("model"),
-                Policy,
-            ),
-            GatewayError::UnknownPath { .. } => (
-                404,
-                "invalid_request_error",
-                Some("unknown_url"),
-                None,
-                Caller,
-            ),
-            GatewayError::MethodNotAllowed { .. } => (
-                405,
-                "invalid_request_error",
-                Some("method_not_allowed"),
-                None,
-                Caller,
-            ),
-            GatewayError::BodyTooLarge { .. } => (
-                413,
-                "invalid_request_error",
-                Some("request_too_large"),
-                None,
-                Caller,
-            ),
-            GatewayError::InvalidJson(_) => (
-                400,
-                "invalid_request_error",
-                Some("invalid_json"),
-                None,
-                Caller,
-            ),
-            GatewayError::InvalidRequest(e) => (
-                400,
-                "invalid_request_error",
-                e.code,
-                e.param.as_deref(),
-                Caller,
-            ),
-            GatewayError::ModelNotFound(_) => (
-                404,
-                "invalid_request_error",
-                Some("model_not_found"),
-                Some("model"),
-                Caller,
-            ),
-            GatewayError::WrongEndpoint { .. } => (
-                400,
-                "invalid_request_error",
-                Some("model_not_supported"),
-                Some("model"),
-                Caller,
-            ),
-            GatewayError::Upstream(e) => (
-                e.status,
-                e.error_type.as_str(),
-                e.code.as_deref(),
-                e.param.as_deref(),
-                upstream_domain(e),
-            ),
-            GatewayError::UpstreamUnreachable { .. } => (
-                502,
-                "server_error",
-                Some("upstream_unreachable"),
-                None,
-                Provider,
-            ),
-            GatewayError::UpstreamTimeout { .. } => (
-                504,
-                "server_error",
-                Some("upstream_timeout"),
-                None,
-                Provider,
-            ),
-            GatewayError::UpstreamProtocol { .. } => (
-                502,
-                "server_error",
-                Some("upstream_bad_response"),
-                None,
-                Provider,
-            ),
-            GatewayError::NoCandidate(_) => (
-                503,
-                "server_error",
-                Some("no_upstream_available"),
-                None,
-                Provider,
-            ),
-            GatewayError::Internal(_) => {
-                (500, "server_error", Some("internal_error"), None, Internal)
+            GatewayError::Refused { refusal, .. } => match refusal {
+                Refusal::QuotaExhausted { .. } | Refusal::TenantQuotaExhausted { .. } => {
+                    (429, "insufficient_quota", Some("insufficient_quota"), None, Policy)
+                }
+                Refusal::RateLimited { .. } | Refusal::TooLarge { .. } => {
+                    (429, "rate_limit_error", Some("rate_limit_exceeded"), None, Policy)
+                }
+            },
+            GatewayError::StoreUnavailable => (503, "server_error", Some("usage_store_unavailable"), None, Internal),
+            GatewayError::AdminUnauthorized => (401, "invalid_request_error", Some("invalid_admin_key"), None, Caller),
+            GatewayError::Unauthorized(_) => (401, "invalid_request_error", Some("invalid_api_key"), None, Caller),
+            GatewayError::MetricsUnauthorized => (401, "invalid_request_error", Some("invalid_api_key"), None, Caller),
+            GatewayError::Forbidden(_) => (403, "permission_error", Some("model_not_allowed"), Some("model"), Policy),
+            GatewayError::UnknownPath { .. } => (404, "invalid_request_error", Some("unknown_url"), None, Caller),
+            GatewayError::MethodNotAllowed { .. } => {
+                (405, "invalid_request_error", Some("method_not_allowed"), None, Caller)
             }
+            GatewayError::BodyTooLarge { .. } => {
+                (413, "invalid_request_error", Some("request_too_large"), None, Caller)
+            }
+            GatewayError::InvalidJson(_) => (400, "invalid_request_error", Some("invalid_json"), None, Caller),
+            GatewayError::InvalidRequest(e) => (400, "invalid_request_error", e.code, e.param.as_deref(), Caller),
+            GatewayError::ModelNotFound(_) => {
+                (404, "invalid_request_error", Some("model_not_found"), Some("model"), Caller)
+            }
+            GatewayError::WrongEndpoint { .. } => {
+                (400, "invalid_request_error", Some("model_not_supported"), Some("model"), Caller)
+            }
+            GatewayError::Upstream(e) => {
+                (e.status, e.error_type.as_str(), e.code.as_deref(), e.param.as_deref(), upstream_domain(e))
+            }
+            GatewayError::UpstreamUnreachable { .. } => {
+                (502, "server_error", Some("upstream_unreachable"), None, Provider)
+            }
+            GatewayError::UpstreamTimeout { .. } => (504, "server_error", Some("upstream_timeout"), None, Provider),
+            GatewayError::UpstreamProtocol { .. } => {
+                (502, "server_error", Some("upstream_bad_response"), None, Provider)
+            }
+            GatewayError::NoCandidate(_) => (503, "server_error", Some("no_upstream_available"), None, Provider),
+            GatewayError::Internal(_) => (500, "server_error", Some("internal_error"), None, Internal),
         }
     }
 
@@ -251,9 +198,25 @@ impl GatewayError {
         Bytes::from(body.to_string())
     }
 
+    /// How long to wait before retrying, when that is known (sent as `retry-after`).
+    pub fn retry_after(&self, now_unix: u64) -> Option<std::time::Duration> {
+        match self {
+            GatewayError::Refused { refusal, .. } => match refusal {
+                Refusal::QuotaExhausted { resets_at, .. } | Refusal::TenantQuotaExhausted { resets_at, .. } => {
+                    Some(std::time::Duration::from_secs(resets_at.saturating_sub(now_unix).max(1)))
+                }
+                Refusal::RateLimited { retry_after, .. } => Some(*retry_after),
+                Refusal::TooLarge { .. } => None,
+            },
+            GatewayError::StoreUnavailable => Some(std::time::Duration::from_secs(1)),
+            _ => None,
+        }
+    }
+
     /// Whether an SDK retry could help; sent as `x-should-retry`.
     pub fn should_retry(&self) -> bool {
         match self {
+            GatewayError::Refused { refusal: Refusal::RateLimited { .. }, .. } | GatewayError::StoreUnavailable => true,
             GatewayError::Upstream(e) => e.retryable,
             GatewayError::UpstreamUnreachable { .. }
             | GatewayError::UpstreamTimeout { .. }
@@ -292,27 +255,10 @@ mod tests {
         assert_eq!(GatewayError::BodyTooLarge { limit: 1 }.status(), 413);
         assert_eq!(GatewayError::Unauthorized(AuthError::Missing).status(), 401);
         assert_eq!(
-            GatewayError::MethodNotAllowed {
-                method: "GET".into(),
-                path: "/".into(),
-                allowed: "POST"
-            }
-            .status(),
+            GatewayError::MethodNotAllowed { method: "GET".into(), path: "/".into(), allowed: "POST" }.status(),
             405
         );
-        assert_eq!(
-            GatewayError::UpstreamTimeout {
-                provider: "p".into()
-            }
-            .status(),
-            504
-        );
-        assert_eq!(
-            GatewayError::UpstreamUnreachable {
-                provider: "p".into()
-            }
-            .domain(),
-            FaultDomain::Provider
-        );
+        assert_eq!(GatewayError::UpstreamTimeout { provider: "p".into() }.status(), 504);
+        assert_eq!(GatewayError::UpstreamUnreachable { provider: "p".into() }.domain(), FaultDomain::Provider);
     }
 }

@@ -1,6 +1,7 @@
 //! Sluice: an OpenAI-compatible LLM gateway on Pingora, in front of OpenAI and Cloudflare Workers
 //! AI. See `ARCHITECTURE.md` for the map and the request's path through the code.
 
+pub mod accounting;
 pub mod config;
 pub mod error;
 pub mod identity;

@@ -46,22 +46,14 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve {
-        config: PathBuf::from("config.toml"),
-        upgrade: false,
-        daemon: false,
-    }) {
+    match cli.command.unwrap_or(Command::Serve { config: PathBuf::from("config.toml"), upgrade: false, daemon: false })
+    {
         Command::Check { config } => match config::load_file(&config) {
             Ok(c) => {
                 for w in &c.warnings {
                     println!("warning: {w}");
                 }
-                println!(
-                    "{}: OK ({} models, {} providers)",
-                    config.display(),
-                    c.models.len(),
-                    c.providers.len()
-                );
+                println!("{}: OK ({} models, {} providers)", config.display(), c.models.len(), c.providers.len());
                 ExitCode::SUCCESS
             }
             Err(problems) => {
@@ -80,11 +72,7 @@ fn main() -> ExitCode {
             println!("{}", hex::encode(sluice::identity::hash_key(&key)));
             ExitCode::SUCCESS
         }
-        Command::Serve {
-            config,
-            upgrade,
-            daemon,
-        } => match serve(config, RunOptions { upgrade, daemon }) {
+        Command::Serve { config, upgrade, daemon } => match serve(config, RunOptions { upgrade, daemon }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("sluice: {e:#}");
@@ -95,8 +83,7 @@ fn main() -> ExitCode {
 }
 
 fn serve(path: PathBuf, opts: RunOptions) -> anyhow::Result<()> {
-    let config = config::load_file(&path)
-        .map_err(|p| anyhow::anyhow!("invalid config {}:\n{p}", path.display()))?;
+    let config = config::load_file(&path).map_err(|p| anyhow::anyhow!("invalid config {}:\n{p}", path.display()))?;
     init_logging(&config.log.level);
     for w in &config.warnings {
         tracing::warn!(warning = %w, "config warning");
@@ -110,14 +97,23 @@ fn serve(path: PathBuf, opts: RunOptions) -> anyhow::Result<()> {
         providers = config.providers.len(),
         "sluice starting"
     );
-    let state = AppState::new(config, Some(path))?;
+    // Quota store, ledger and their background tasks live on a runtime of their own: Pingora's
+    // services each run their own runtimes, and these must outlive any one of them.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("sluice-state")
+        .enable_all()
+        .build()?;
+    let accounting = std::sync::Arc::new(runtime.block_on(sluice::accounting::connect(&config))?);
+    let state = AppState::new(config, Some(path), accounting)?;
+    server::spawn_state_tasks(&runtime, &state);
     let server = server::build(state, opts)?;
     server.run_forever()
 }
 
 fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .json()
         .flatten_event(true)

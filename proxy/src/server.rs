@@ -44,11 +44,7 @@ pub fn build(state: Arc<AppState>, opts: RunOptions) -> anyhow::Result<Server> {
         daemon: opts.daemon,
         ..ServerConf::default()
     };
-    let opt = Opt {
-        upgrade: opts.upgrade,
-        daemon: opts.daemon,
-        ..Opt::default()
-    };
+    let opt = Opt { upgrade: opts.upgrade, daemon: opts.daemon, ..Opt::default() };
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
@@ -84,11 +80,40 @@ pub fn build(state: Arc<AppState>, opts: RunOptions) -> anyhow::Result<Server> {
         admin.add_tcp(addr);
         server.add_service(admin);
     }
-    server.add_service(background_service(
-        "config-watcher",
-        ConfigWatcher { state },
-    ));
+    server.add_service(background_service("config-watcher", ConfigWatcher { state: state.clone() }));
+    server.add_service(background_service("ledger-drain", LedgerDrain { state }));
     Ok(server)
+}
+
+/// How often deferred settlements are retried.
+pub const SETTLE_RETRY: Duration = Duration::from_millis(500);
+/// How often the quota-report gauges are refreshed.
+pub const REPORT_REFRESH: Duration = Duration::from_secs(15);
+
+/// Starts the accounting background tasks on the state runtime.
+pub fn spawn_state_tasks(runtime: &tokio::runtime::Runtime, state: &Arc<AppState>) {
+    runtime.spawn(state.accounting.clone().retry_pending(state.metrics.clone(), SETTLE_RETRY));
+    runtime.spawn(crate::accounting::reports::refresh_loop(state.clone(), REPORT_REFRESH));
+}
+
+/// On shutdown: waits for in-flight requests to finish (bounded by the drain window), then
+/// flushes the usage ledger, so nothing accounted is lost.
+struct LedgerDrain {
+    state: Arc<AppState>,
+}
+
+#[async_trait]
+impl BackgroundService for LedgerDrain {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let _ = shutdown.changed().await;
+        let window = self.state.config().server.graceful_shutdown_timeout;
+        let deadline = tokio::time::Instant::now() + window;
+        while self.state.metrics.in_flight.get() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.state.accounting.ledger.close(Duration::from_secs(10)).await;
+        tracing::info!(stats = ?self.state.accounting.ledger.stats(), "usage ledger flushed for shutdown");
+    }
 }
 
 /// Reloads the config on SIGHUP and on file change.

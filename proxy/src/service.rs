@@ -23,18 +23,12 @@ pub struct SluiceService {
 impl SluiceService {
     /// The public API service.
     pub fn api(state: Arc<AppState>) -> SluiceService {
-        SluiceService {
-            state,
-            admin_only: false,
-        }
+        SluiceService { state, admin_only: false }
     }
 
     /// The admin-address service (metrics and health only).
     pub fn admin(state: Arc<AppState>) -> SluiceService {
-        SluiceService {
-            state,
-            admin_only: true,
-        }
+        SluiceService { state, admin_only: true }
     }
 }
 
@@ -46,33 +40,17 @@ impl ProxyHttp for SluiceService {
         RequestContext::new()
     }
 
-    async fn request_filter(
-        &self,
-        session: &mut Session,
-        ctx: &mut RequestContext,
-    ) -> pingora::Result<bool> {
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestContext) -> pingora::Result<bool> {
         pipeline::handle(&self.state, session, ctx, self.admin_only).await;
         Ok(true)
     }
 
-    async fn upstream_peer(
-        &self,
-        _session: &mut Session,
-        _ctx: &mut RequestContext,
-    ) -> pingora::Result<Box<HttpPeer>> {
+    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut RequestContext) -> pingora::Result<Box<HttpPeer>> {
         // Unreachable by construction: request_filter always answers.
-        pingora::Error::e_explain(
-            pingora::ErrorType::InternalError,
-            "sluice answers every request in request_filter",
-        )
+        pingora::Error::e_explain(pingora::ErrorType::InternalError, "sluice answers every request in request_filter")
     }
 
-    async fn logging(
-        &self,
-        _session: &mut Session,
-        _e: Option<&pingora::Error>,
-        ctx: &mut RequestContext,
-    ) {
-        ctx.finish(&self.state);
+    async fn logging(&self, _session: &mut Session, _e: Option<&pingora::Error>, ctx: &mut RequestContext) {
+        ctx.finish(&self.state).await;
     }
 }

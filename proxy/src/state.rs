@@ -6,6 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::accounting::Accounting;
 use crate::config::live::LiveConfig;
 use crate::config::Config;
 use crate::telemetry::metrics::Metrics;
@@ -15,22 +16,27 @@ pub struct AppState {
     /// Current config snapshot, swapped on reload.
     pub live: LiveConfig,
     /// Prometheus metrics.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
+    /// Quota store and usage ledger.
+    pub accounting: Arc<Accounting>,
     access_log: AtomicBool,
 }
 
 impl AppState {
-    /// Wraps an initial config.
+    /// Wraps an initial config and the accounting backends built for it.
     pub fn new(
         config: Config,
         path: Option<std::path::PathBuf>,
+        accounting: Arc<Accounting>,
     ) -> Result<Arc<AppState>, prometheus::Error> {
         let metrics = Metrics::new()?;
         metrics.config_version.set(1);
+        metrics.store_up.with_label_values(&[accounting.store.backend()]).set(1);
         let access_log = AtomicBool::new(config.log.access_log);
         Ok(Arc::new(AppState {
             live: LiveConfig::new(config, path),
-            metrics,
+            metrics: Arc::new(metrics),
+            accounting,
             access_log,
         }))
     }
@@ -47,7 +53,6 @@ impl AppState {
 
     /// Applies the reload-able process-wide switches of a new config.
     pub fn apply(&self, config: &Config) {
-        self.access_log
-            .store(config.log.access_log, Ordering::Relaxed);
+        self.access_log.store(config.log.access_log, Ordering::Relaxed);
     }
 }

@@ -11,10 +11,12 @@ use sluice_providers::Protocol;
 
 use super::file::{ConfigFile, ModelFile, ProviderFile};
 use super::{
-    Candidate, Config, LogSettings, MetricsSettings, ModelKind, ModelRoute, Passthrough, Problems,
-    Provider, ProviderKind, Secret, ServerSettings, Tier, Timeouts, TlsSettings,
+    Backend, Candidate, Config, LedgerSettings, LogSettings, MetricsSettings, ModelKind, ModelRoute, OutagePolicy,
+    Passthrough, Price, Problems, Provider, ProviderKind, QuotaSettings, Secret, ServerSettings, StoreSettings,
+    TenantSettings, Tier, Timeouts, TlsSettings,
 };
 use crate::identity;
+use sluice_policies::quota::Limits;
 
 /// Default body limit: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -23,30 +25,10 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 pub fn build(file: ConfigFile, problems: &mut Problems) -> Option<Config> {
     let mut warnings = Vec::new();
     let timeouts = Timeouts {
-        connect: duration(
-            &file.timeouts.connect,
-            "timeouts.connect",
-            Duration::from_secs(5),
-            problems,
-        ),
-        first_byte: duration(
-            &file.timeouts.first_byte,
-            "timeouts.first_byte",
-            Duration::from_secs(30),
-            problems,
-        ),
-        idle: duration(
-            &file.timeouts.idle,
-            "timeouts.idle",
-            Duration::from_secs(120),
-            problems,
-        ),
-        total: duration(
-            &file.timeouts.total,
-            "timeouts.total",
-            Duration::from_secs(900),
-            problems,
-        ),
+        connect: duration(&file.timeouts.connect, "timeouts.connect", Duration::from_secs(5), problems),
+        first_byte: duration(&file.timeouts.first_byte, "timeouts.first_byte", Duration::from_secs(30), problems),
+        idle: duration(&file.timeouts.idle, "timeouts.idle", Duration::from_secs(120), problems),
+        total: duration(&file.timeouts.total, "timeouts.total", Duration::from_secs(900), problems),
         downstream_write: duration(
             &file.timeouts.downstream_write,
             "timeouts.downstream_write",
@@ -57,12 +39,7 @@ pub fn build(file: ConfigFile, problems: &mut Problems) -> Option<Config> {
     let server = server_settings(&file, problems);
     let metrics = MetricsSettings {
         enabled: file.metrics.enabled.unwrap_or(true),
-        bearer_token: file
-            .metrics
-            .bearer_token
-            .clone()
-            .filter(|t| !t.is_empty())
-            .map(Secret),
+        bearer_token: file.metrics.bearer_token.clone().filter(|t| !t.is_empty()).map(Secret),
     };
     let log = LogSettings {
         level: file.log.level.clone().unwrap_or_else(|| "info".to_string()),
@@ -92,28 +69,25 @@ pub fn build(file: ConfigFile, problems: &mut Problems) -> Option<Config> {
             ("tokens_per_minute", t.tokens_per_minute),
         ] {
             if v == Some(0) {
-                problems.push(
-                    format!("{path}.{field}"),
-                    "must be at least 1 (leave it out for unlimited)",
-                );
+                problems.push(format!("{path}.{field}"), "must be at least 1 (leave it out for unlimited)");
             }
         }
         if let Some(allowed) = &t.models {
             for (i, m) in allowed.iter().enumerate() {
                 if !file.models.contains_key(m) {
-                    problems.push(
-                        format!("{path}.models[{i}]"),
-                        format!("unknown model `{m}`: define it under [models]"),
-                    );
+                    problems
+                        .push(format!("{path}.models[{i}]"), format!("unknown model `{m}`: define it under [models]"));
                 }
             }
         }
         tiers.insert(
             name.clone(),
             Tier {
-                monthly_tokens: t.monthly_tokens,
-                requests_per_minute: t.requests_per_minute,
-                tokens_per_minute: t.tokens_per_minute,
+                limits: Limits {
+                    monthly_tokens: t.monthly_tokens,
+                    requests_per_minute: t.requests_per_minute,
+                    tokens_per_minute: t.tokens_per_minute,
+                },
                 models: t.models.clone(),
             },
         );
@@ -125,29 +99,93 @@ pub fn build(file: ConfigFile, problems: &mut Problems) -> Option<Config> {
     for (i, p) in file.passthrough.iter().enumerate() {
         let path = format!("passthrough[{i}]");
         if !p.path_prefix.starts_with("/v1/") || p.path_prefix.contains("..") {
-            problems.push(
-                format!("{path}.path_prefix"),
-                "must start with `/v1/` and contain no `..`",
-            );
+            problems.push(format!("{path}.path_prefix"), "must start with `/v1/` and contain no `..`");
         }
         match providers.get(&p.provider) {
             Some(provider) if provider.kind == ProviderKind::OpenAi => {
-                passthrough.push(Passthrough {
-                    path_prefix: p.path_prefix.clone(),
-                    provider: provider.clone(),
-                })
+                passthrough.push(Passthrough { path_prefix: p.path_prefix.clone(), provider: provider.clone() })
             }
-            Some(_) => problems.push(
-                format!("{path}.provider"),
-                "pass-through needs an `openai` kind provider",
-            ),
+            Some(_) => problems.push(format!("{path}.provider"), "pass-through needs an `openai` kind provider"),
             None if file.providers.contains_key(&p.provider) => {}
-            None => problems.push(
-                format!("{path}.provider"),
-                format!("unknown provider `{}`", p.provider),
-            ),
+            None => problems.push(format!("{path}.provider"), format!("unknown provider `{}`", p.provider)),
         }
     }
+
+    let store = store_settings(&file, problems);
+    let quota = QuotaSettings {
+        bytes_per_token: file.quota.bytes_per_token.unwrap_or(3.0),
+        default_max_tokens: file.quota.default_max_tokens.unwrap_or(4096),
+    };
+    if !(quota.bytes_per_token > 0.5 && quota.bytes_per_token <= 16.0) {
+        problems.push("quota.bytes_per_token", "must be between 0.5 and 16");
+    }
+    if quota.default_max_tokens == 0 {
+        problems.push("quota.default_max_tokens", "must be at least 1");
+    }
+    let ledger = LedgerSettings {
+        file: file.ledger.file.clone().unwrap_or_else(|| "sluice-ledger.jsonl".to_string()).into(),
+        spool: file.ledger.spool.clone().unwrap_or_else(|| "sluice-ledger.spool".to_string()).into(),
+        stream_key: file.ledger.stream_key.clone().unwrap_or_else(|| "sluice:{ledger}:records".to_string()),
+        max_len: file.ledger.max_len.unwrap_or(1_000_000),
+    };
+    let mut prices = HashMap::new();
+    for (model, p) in &file.prices {
+        let path = format!("prices.\"{model}\"");
+        for (field, v) in [("input", Some(p.input)), ("output", Some(p.output)), ("cached_input", p.cached_input)] {
+            if v.is_some_and(|v| !(v >= 0.0 && v.is_finite())) {
+                problems.push(format!("{path}.{field}"), "must be a non-negative number (USD per million tokens)");
+            }
+        }
+        prices.insert(
+            model.clone(),
+            Price { input: p.input, output: p.output, cached_input: p.cached_input.unwrap_or(p.input) },
+        );
+    }
+    let mut tenants = HashMap::new();
+    for (name, t) in &file.tenants {
+        if t.monthly_tokens == Some(0) {
+            problems.push(format!("tenants.{name}.monthly_tokens"), "must be at least 1 (leave it out for unlimited)");
+        }
+        if t.monthly_cost_usd.is_some_and(|c| !(c > 0.0 && c.is_finite())) {
+            problems.push(format!("tenants.{name}.monthly_cost_usd"), "must be a positive number of USD");
+        }
+        tenants.insert(
+            name.clone(),
+            TenantSettings {
+                monthly_tokens: t.monthly_tokens,
+                monthly_cost_usd: t.monthly_cost_usd,
+                cache: t.cache.unwrap_or(true),
+            },
+        );
+    }
+    let mut overrides = HashMap::new();
+    for (i, o) in file.overrides.iter().enumerate() {
+        let base = file
+            .auth
+            .keys
+            .iter()
+            .find(|k| k.tenant == o.tenant)
+            .and_then(|k| k.tier.as_ref())
+            .and_then(|t| tiers.get(t))
+            .map(|t| t.limits)
+            .unwrap_or_default();
+        let limits = Limits {
+            monthly_tokens: o.monthly_tokens.or(base.monthly_tokens),
+            requests_per_minute: o.requests_per_minute.or(base.requests_per_minute),
+            tokens_per_minute: o.tokens_per_minute.or(base.tokens_per_minute),
+        };
+        if overrides.insert((o.tenant.clone(), o.user.clone()), limits).is_some() {
+            problems.push(format!("overrides[{i}]"), "the same tenant and user are listed twice");
+        }
+    }
+    let admin_key = match file.admin.key.as_deref() {
+        None | Some("") => None,
+        Some(k) if k.len() < 16 => {
+            problems.push("admin.key", "must be at least 16 characters");
+            None
+        }
+        Some(k) => Some(identity::hash_key(k)),
+    };
 
     let models_listing = render_models(&file.models);
     let identity = identity?;
@@ -165,16 +203,57 @@ pub fn build(file: ConfigFile, problems: &mut Problems) -> Option<Config> {
         identity,
         tiers,
         passthrough,
+        store,
+        quota,
+        ledger,
+        prices,
+        tenants,
+        overrides,
+        admin_key,
         warnings,
     })
 }
 
+fn store_settings(file: &ConfigFile, problems: &mut Problems) -> StoreSettings {
+    let s = &file.store;
+    let backend = match s.backend.as_deref() {
+        None | Some("memory") => Backend::Memory,
+        Some("redis") => match s.redis_url.as_deref() {
+            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                Backend::Redis { url: url.to_string() }
+            }
+            _ => {
+                problems.push("store.redis_url", "the redis backend needs a redis:// or rediss:// URL");
+                Backend::Memory
+            }
+        },
+        Some(other) => {
+            problems.push("store.backend", format!("unknown backend `{other}`: use \"memory\" or \"redis\""));
+            Backend::Memory
+        }
+    };
+    let policy =
+        |value: &Option<String>, path: &str, default: OutagePolicy, problems: &mut Problems| match value.as_deref() {
+            None => default,
+            Some("fail_open") => OutagePolicy::FailOpen,
+            Some("fail_closed") => OutagePolicy::FailClosed,
+            Some(other) => {
+                problems.push(path, format!("unknown policy `{other}`: use \"fail_open\" or \"fail_closed\""));
+                default
+            }
+        };
+    StoreSettings {
+        backend,
+        key_prefix: s.key_prefix.clone().unwrap_or_else(|| "sluice".to_string()),
+        timeout: duration(&s.timeout, "store.timeout", Duration::from_millis(250), problems),
+        quota_outage: policy(&s.quota_outage, "store.quota_outage", OutagePolicy::FailClosed, problems),
+        rate_limit_outage: policy(&s.rate_limit_outage, "store.rate_limit_outage", OutagePolicy::FailOpen, problems),
+    }
+}
+
 fn server_settings(file: &ConfigFile, problems: &mut Problems) -> ServerSettings {
     let s = &file.server;
-    let listen = s
-        .listen
-        .clone()
-        .unwrap_or_else(|| vec!["127.0.0.1:8080".to_string()]);
+    let listen = s.listen.clone().unwrap_or_else(|| vec!["127.0.0.1:8080".to_string()]);
     for (i, addr) in listen.iter().enumerate() {
         check_addr(addr, &format!("server.listen[{i}]"), problems);
     }
@@ -183,11 +262,7 @@ fn server_settings(file: &ConfigFile, problems: &mut Problems) -> ServerSettings
             check_addr(addr, &format!("server.tls.listen[{i}]"), problems);
         }
         check_tls_files(&t.cert_path, &t.key_path, problems);
-        TlsSettings {
-            listen: t.listen.clone(),
-            cert_path: t.cert_path.clone(),
-            key_path: t.key_path.clone(),
-        }
+        TlsSettings { listen: t.listen.clone(), cert_path: t.cert_path.clone(), key_path: t.key_path.clone() }
     });
     if let Some(addr) = &file.metrics.admin_listen {
         check_addr(addr, "metrics.admin_listen", problems);
@@ -198,21 +273,14 @@ fn server_settings(file: &ConfigFile, problems: &mut Problems) -> ServerSettings
     }
     let threads = match s.threads {
         Some(n) if n > 0 => n,
-        _ => std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
+        _ => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
     };
     ServerSettings {
         listen,
         threads,
         h2c: s.h2c.unwrap_or(true),
         body_limit,
-        grace_period: duration(
-            &s.grace_period,
-            "server.grace_period",
-            Duration::from_secs(0),
-            problems,
-        ),
+        grace_period: duration(&s.grace_period, "server.grace_period", Duration::from_secs(0), problems),
         graceful_shutdown_timeout: duration(
             &s.graceful_shutdown_timeout,
             "server.graceful_shutdown_timeout",
@@ -221,10 +289,7 @@ fn server_settings(file: &ConfigFile, problems: &mut Problems) -> ServerSettings
         ),
         tls,
         admin_listen: file.metrics.admin_listen.clone(),
-        upgrade_sock: s
-            .upgrade_sock
-            .clone()
-            .unwrap_or_else(|| "/tmp/sluice_upgrade.sock".to_string()),
+        upgrade_sock: s.upgrade_sock.clone().unwrap_or_else(|| "/tmp/sluice_upgrade.sock".to_string()),
     }
 }
 
@@ -236,22 +301,13 @@ fn check_tls_files(cert_path: &str, key_path: &str, problems: &mut Problems) {
         Ok(certs) => {
             let certs: Result<Vec<_>, _> = certs.collect();
             if !certs.is_ok_and(|c| !c.is_empty()) {
-                problems.push(
-                    "server.tls.cert_path",
-                    format!("`{cert_path}` holds no PEM certificate"),
-                );
+                problems.push("server.tls.cert_path", format!("`{cert_path}` holds no PEM certificate"));
             }
         }
-        Err(e) => problems.push(
-            "server.tls.cert_path",
-            format!("cannot read `{cert_path}`: {e}"),
-        ),
+        Err(e) => problems.push("server.tls.cert_path", format!("cannot read `{cert_path}`: {e}")),
     }
     if let Err(e) = PrivateKeyDer::from_pem_file(key_path) {
-        problems.push(
-            "server.tls.key_path",
-            format!("`{key_path}` is not a readable PEM private key: {e}"),
-        );
+        problems.push("server.tls.key_path", format!("`{key_path}` is not a readable PEM private key: {e}"));
     }
 }
 
@@ -262,19 +318,11 @@ fn check_addr(addr: &str, path: &str, problems: &mut Problems) {
 }
 
 /// Parses a `"30s"`-style duration, or returns `default` when absent.
-fn duration(
-    value: &Option<String>,
-    path: &str,
-    default: Duration,
-    problems: &mut Problems,
-) -> Duration {
+fn duration(value: &Option<String>, path: &str, default: Duration, problems: &mut Problems) -> Duration {
     match value {
         None => default,
         Some(text) => humantime::parse_duration(text).unwrap_or_else(|e| {
-            problems.push(
-                path,
-                format!("`{text}` is not a duration ({e}); write e.g. \"30s\" or \"250ms\""),
-            );
+            problems.push(path, format!("`{text}` is not a duration ({e}); write e.g. \"30s\" or \"250ms\""));
             default
         }),
     }
@@ -292,26 +340,18 @@ fn provider(
         "openai" => Some(ProviderKind::OpenAi),
         "cloudflare" => Some(ProviderKind::Cloudflare),
         other => {
-            problems.push(
-                format!("{path}.kind"),
-                format!("unknown kind `{other}`: use \"openai\" or \"cloudflare\""),
-            );
+            problems.push(format!("{path}.kind"), format!("unknown kind `{other}`: use \"openai\" or \"cloudflare\""));
             None
         }
     };
     let base_url = p.base_url.trim_end_matches('/').to_string();
     match reqwest::Url::parse(&base_url) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
-        _ => problems.push(
-            format!("{path}.base_url"),
-            format!("`{base_url}` is not an http(s) URL"),
-        ),
+        _ => problems.push(format!("{path}.base_url"), format!("`{base_url}` is not an http(s) URL")),
     }
     let authorization = match p.api_key.as_deref() {
         None | Some("") => {
-            warnings.push(format!(
-                "{path}.api_key is empty: requests to this provider carry no credentials"
-            ));
+            warnings.push(format!("{path}.api_key is empty: requests to this provider carry no credentials"));
             None
         }
         Some(key) => match http::HeaderValue::from_str(&format!("Bearer {key}")) {
@@ -320,32 +360,19 @@ fn provider(
                 Some(v)
             }
             Err(_) => {
-                problems.push(
-                    format!("{path}.api_key"),
-                    "contains characters not allowed in an HTTP header",
-                );
+                problems.push(format!("{path}.api_key"), "contains characters not allowed in an HTTP header");
                 None
             }
         },
     };
-    let client = match http_client(
-        timeouts.connect,
-        p.pool_max_idle_per_host.unwrap_or(256),
-        p.ca_file.as_deref(),
-    ) {
+    let client = match http_client(timeouts.connect, p.pool_max_idle_per_host.unwrap_or(256), p.ca_file.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             problems.push(format!("{path}.ca_file"), e);
             return None;
         }
     };
-    Some(Provider {
-        name: name.to_string(),
-        kind: kind?,
-        base_url,
-        authorization,
-        client,
-    })
+    Some(Provider { name: name.to_string(), kind: kind?, base_url, authorization, client })
 }
 
 type ClientKey = (Duration, usize, Option<String>);
@@ -354,11 +381,7 @@ type ClientKey = (Duration, usize, Option<String>);
 /// warm keep-alive pool.
 static CLIENTS: Mutex<BTreeMap<ClientKey, reqwest::Client>> = Mutex::new(BTreeMap::new());
 
-fn http_client(
-    connect: Duration,
-    pool: usize,
-    ca_file: Option<&str>,
-) -> Result<reqwest::Client, String> {
+fn http_client(connect: Duration, pool: usize, ca_file: Option<&str>) -> Result<reqwest::Client, String> {
     let key = (connect, pool, ca_file.map(str::to_string));
     if let Some(c) = CLIENTS.lock().ok().and_then(|m| m.get(&key).cloned()) {
         return Ok(c);
@@ -376,15 +399,13 @@ fn http_client(
     if let Some(path) = ca_file {
         #[allow(clippy::disallowed_methods)] // config load, not the request path
         let pem = std::fs::read(path).map_err(|e| format!("cannot read `{path}`: {e}"))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("`{path}` is not a PEM CA bundle: {e}"))?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("`{path}` is not a PEM CA bundle: {e}"))?;
         for cert in certs {
             builder = builder.add_root_certificate(cert);
         }
     }
-    let client = builder
-        .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    let client = builder.build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
     if let Ok(mut m) = CLIENTS.lock() {
         m.insert(key, client.clone());
     }
@@ -403,10 +424,7 @@ fn model_route(
         None | Some("chat") => ModelKind::Chat,
         Some("embeddings") => ModelKind::Embeddings,
         Some(other) => {
-            problems.push(
-                format!("{path}.kind"),
-                format!("unknown kind `{other}`: use \"chat\" or \"embeddings\""),
-            );
+            problems.push(format!("{path}.kind"), format!("unknown kind `{other}`: use \"chat\" or \"embeddings\""));
             ModelKind::Chat
         }
     };
@@ -415,10 +433,7 @@ fn model_route(
     }
     if let (Some(window), Some(out)) = (m.context_window, m.max_output_tokens) {
         if out > window {
-            problems.push(
-                format!("{path}.max_output_tokens"),
-                "is larger than context_window",
-            );
+            problems.push(format!("{path}.max_output_tokens"), "is larger than context_window");
         }
     }
     let mut candidates = Vec::new();
@@ -431,10 +446,7 @@ fn model_route(
             if !raw_providers.contains_key(&c.provider) {
                 problems.push(
                     format!("{cpath}.provider"),
-                    format!(
-                        "unknown provider `{}`: define it under [providers]",
-                        c.provider
-                    ),
+                    format!("unknown provider `{}`: define it under [providers]", c.provider),
                 );
             }
             continue;
@@ -448,11 +460,7 @@ fn model_route(
                 continue;
             }
         };
-        candidates.push(Candidate {
-            provider: provider.clone(),
-            model: c.model.clone(),
-            protocol,
-        });
+        candidates.push(Candidate { provider: provider.clone(), model: c.model.clone(), protocol });
     }
     Some(ModelRoute {
         name: name.to_string(),
@@ -466,10 +474,8 @@ fn model_route(
 }
 
 fn render_models(models: &BTreeMap<String, ModelFile>) -> Bytes {
-    let data: Vec<serde_json::Value> = models
-        .iter()
-        .map(|(name, m)| model_object(name, m.owned_by.as_deref()))
-        .collect();
+    let data: Vec<serde_json::Value> =
+        models.iter().map(|(name, m)| model_object(name, m.owned_by.as_deref())).collect();
     Bytes::from(serde_json::json!({"object": "list", "data": data}).to_string())
 }
 
@@ -511,10 +517,7 @@ mod tests {
             "models.\"m\".candidates[0].provider",
             "auth.keys[0].sha256",
         ] {
-            assert!(
-                problems.contains(needle),
-                "missing {needle} in:\n{problems}"
-            );
+            assert!(problems.contains(needle), "missing {needle} in:\n{problems}");
         }
     }
 
@@ -528,10 +531,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_refused_with_their_path() {
-        let problems = load_str("[server]\nlisten_addr = 1", &env)
-            .err()
-            .unwrap()
-            .to_string();
+        let problems = load_str("[server]\nlisten_addr = 1", &env).err().unwrap().to_string();
         assert!(problems.contains("server"), "{problems}");
         assert!(problems.contains("listen_addr"), "{problems}");
     }

@@ -25,11 +25,7 @@ pub fn interpolate(
         }
         toml::Value::Table(table) => {
             for (key, item) in table.iter_mut() {
-                let child = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
+                let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
                 interpolate(item, &child, lookup, problems);
             }
         }
@@ -53,9 +49,7 @@ fn expand(input: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String
             None => (reference, None),
         };
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!(
-                "`${{{reference}}}` is not a valid environment variable reference"
-            ));
+            return Err(format!("`${{{reference}}}` is not a valid environment variable reference"));
         }
         match (lookup(name).filter(|v| !v.is_empty()), default) {
             (Some(value), _) => out.push_str(&value),
@@ -82,29 +76,19 @@ mod tests {
 
     #[test]
     fn expands_required_and_default_references() {
-        assert_eq!(
-            expand("Bearer ${KEY}", &env).as_deref(),
-            Ok("Bearer secret")
-        );
-        assert_eq!(
-            expand("${NOPE:-http://x}/v1", &env).as_deref(),
-            Ok("http://x/v1")
-        );
+        assert_eq!(expand("Bearer ${KEY}", &env).as_deref(), Ok("Bearer secret"));
+        assert_eq!(expand("${NOPE:-http://x}/v1", &env).as_deref(), Ok("http://x/v1"));
         assert_eq!(expand("${EMPTY:-d}", &env).as_deref(), Ok("d"));
         assert_eq!(expand("plain", &env).as_deref(), Ok("plain"));
     }
 
     #[test]
     fn reports_missing_and_malformed_references_with_path() {
-        let mut value: toml::Value =
-            toml::from_str("[providers.a]\napi_key = \"${MISSING}\"\nx = \"${bad\"").unwrap();
+        let mut value: toml::Value = toml::from_str("[providers.a]\napi_key = \"${MISSING}\"\nx = \"${bad\"").unwrap();
         let mut problems = Problems::default();
         interpolate(&mut value, "", &env, &mut problems);
         let text = problems.to_string();
-        assert!(
-            text.contains("providers.a.api_key: environment variable `MISSING` is not set"),
-            "{text}"
-        );
+        assert!(text.contains("providers.a.api_key: environment variable `MISSING` is not set"), "{text}");
         assert!(text.contains("providers.a.x: unterminated"), "{text}");
     }
 }

@@ -39,6 +39,118 @@ pub struct ConfigFile {
     /// Extra `/v1/…` paths forwarded unchanged to a provider.
     #[serde(default)]
     pub passthrough: Vec<PassthroughFile>,
+    /// Where quota and rate-limit state lives.
+    #[serde(default)]
+    pub store: StoreFile,
+    /// Quota estimation settings.
+    #[serde(default)]
+    pub quota: QuotaFile,
+    /// The usage ledger.
+    #[serde(default)]
+    pub ledger: LedgerFile,
+    /// Prices per upstream model id, USD per million tokens.
+    #[serde(default)]
+    pub prices: BTreeMap<String, PriceFile>,
+    /// Per-tenant settings (own monthly caps).
+    #[serde(default)]
+    pub tenants: BTreeMap<String, TenantFile>,
+    /// Per-user limit overrides.
+    #[serde(default)]
+    pub overrides: Vec<OverrideFile>,
+    /// The admin API.
+    #[serde(default)]
+    pub admin: AdminFile,
+}
+
+/// `[store]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreFile {
+    /// `memory` (default, one instance) or `redis` (state shared by several instances). Restart-only.
+    pub backend: Option<String>,
+    /// Redis URL, e.g. `redis://127.0.0.1:6379/`. Restart-only.
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key. Restart-only.
+    pub key_prefix: Option<String>,
+    /// Bound on every Redis call. Restart-only.
+    pub timeout: Option<String>,
+    /// While the store is unreachable, quotas `fail_closed` (503; default) or `fail_open`.
+    pub quota_outage: Option<String>,
+    /// While the store is unreachable, rate limits `fail_open` (default) or `fail_closed`.
+    pub rate_limit_outage: Option<String>,
+}
+
+/// `[quota]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaFile {
+    /// Prompt estimate: request bytes per token (default 3.0: an upper bound for most text).
+    pub bytes_per_token: Option<f64>,
+    /// Output tokens reserved when a request sets no `max_tokens` (default 4096), cut down to what
+    /// remains of the quota after the prompt.
+    pub default_max_tokens: Option<u64>,
+}
+
+/// `[ledger]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerFile {
+    /// Single-instance ledger file (JSON lines), used when the store backend is `memory`. Restart-only.
+    pub file: Option<String>,
+    /// Spool for records Redis could not take yet. Restart-only.
+    pub spool: Option<String>,
+    /// Redis Stream key. Restart-only.
+    pub stream_key: Option<String>,
+    /// Approximate maximum stream length. Restart-only.
+    pub max_len: Option<u64>,
+}
+
+/// `[prices."upstream-model"]`: USD per million tokens.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceFile {
+    /// Prompt tokens.
+    pub input: f64,
+    /// Completion tokens (reasoning included).
+    pub output: f64,
+    /// Cached prompt tokens (default: `input`).
+    pub cached_input: Option<f64>,
+}
+
+/// `[tenants.NAME]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantFile {
+    /// Monthly token cap for all of this tenant's users together.
+    pub monthly_tokens: Option<u64>,
+    /// Monthly spend cap in USD (from the price table); refusals once reached.
+    pub monthly_cost_usd: Option<f64>,
+    /// Opt this tenant out of response caching.
+    pub cache: Option<bool>,
+}
+
+/// `[[overrides]]`: limits for one (tenant, user), replacing the tier's.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideFile {
+    /// Tenant.
+    pub tenant: String,
+    /// End user.
+    pub user: String,
+    /// Monthly tokens (absent: the tier's).
+    pub monthly_tokens: Option<u64>,
+    /// Requests per minute (absent: the tier's).
+    pub requests_per_minute: Option<u64>,
+    /// Tokens per minute (absent: the tier's).
+    pub tokens_per_minute: Option<u64>,
+}
+
+/// `[admin]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminFile {
+    /// Admin key (an `${ENV_VAR}` reference); the admin API is off without one.
+    pub key: Option<String>,
 }
 
 /// `[server]`.

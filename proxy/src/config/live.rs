@@ -34,11 +34,7 @@ impl LiveConfig {
     /// Starts with `config`, loaded from `path` (if any).
     pub fn new(config: Config, path: Option<PathBuf>) -> LiveConfig {
         let seen = path.as_ref().and_then(|p| fingerprint(p));
-        LiveConfig {
-            current: ArcSwap::from_pointee(config),
-            path,
-            seen: Mutex::new(seen),
-        }
+        LiveConfig { current: ArcSwap::from_pointee(config), path, seen: Mutex::new(seen) }
     }
 
     /// The current snapshot (one atomic increment).
@@ -66,23 +62,30 @@ impl LiveConfig {
         if o.admin_listen != n.admin_listen {
             report.needs_restart.push("metrics.admin_listen");
         }
-        if o.grace_period != n.grace_period
-            || o.graceful_shutdown_timeout != n.graceful_shutdown_timeout
-        {
-            report
-                .needs_restart
-                .push("server.grace_period/graceful_shutdown_timeout");
+        if o.grace_period != n.grace_period || o.graceful_shutdown_timeout != n.graceful_shutdown_timeout {
+            report.needs_restart.push("server.grace_period/graceful_shutdown_timeout");
         }
         if o.upgrade_sock != n.upgrade_sock {
             report.needs_restart.push("server.upgrade_sock");
         }
+        let (os, ns) = (&old.store, &config.store);
+        if os.backend != ns.backend || os.key_prefix != ns.key_prefix || os.timeout != ns.timeout {
+            report.needs_restart.push("store.backend/redis_url/key_prefix/timeout");
+        }
+        if old.ledger != config.ledger {
+            report.needs_restart.push("ledger");
+        }
         if old.log.level != config.log.level {
             report.needs_restart.push("log.level");
         }
-        // The running process keeps its listeners: record what it actually runs with.
+        // The running process keeps its listeners, store and ledger: record what it runs with.
         let body_limit = config.server.body_limit;
         config.server = old.server.clone();
         config.server.body_limit = body_limit;
+        config.store.backend = old.store.backend.clone();
+        config.store.key_prefix = old.store.key_prefix.clone();
+        config.store.timeout = old.store.timeout;
+        config.ledger = old.ledger.clone();
         self.current.store(Arc::new(config));
         report
     }
@@ -123,11 +126,7 @@ pub fn reload(state: &AppState, trigger: &str) {
         Ok(report) => {
             let config = state.config();
             state.apply(&config);
-            state
-                .metrics
-                .config_reloads
-                .with_label_values(&["applied"])
-                .inc();
+            state.metrics.config_reloads.with_label_values(&["applied"]).inc();
             state.metrics.config_version.inc();
             tracing::info!(trigger, models = config.models.len(), "config reloaded");
             for w in &config.warnings {
@@ -138,22 +137,14 @@ pub fn reload(state: &AppState, trigger: &str) {
             }
         }
         Err(problems) => {
-            state
-                .metrics
-                .config_reloads
-                .with_label_values(&["rejected"])
-                .inc();
+            state.metrics.config_reloads.with_label_values(&["rejected"]).inc();
             tracing::error!(trigger, problems = %problems, "config reload rejected; the previous config keeps serving");
         }
     }
 }
 
 /// Watches for SIGHUP and file changes until shutdown. Runs as a Pingora background service.
-pub async fn watch(
-    state: Arc<AppState>,
-    poll: Duration,
-    mut shutdown: pingora::server::ShutdownWatch,
-) {
+pub async fn watch(state: Arc<AppState>, poll: Duration, mut shutdown: pingora::server::ShutdownWatch) {
     let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(s) => Some(s),
         Err(e) => {

@@ -46,8 +46,123 @@ pub struct Config {
     pub tiers: HashMap<String, Tier>,
     /// Extra forwarded `/v1/…` prefixes.
     pub passthrough: Vec<Passthrough>,
+    /// Quota and rate-limit state store (restart-only) and outage policies.
+    pub store: StoreSettings,
+    /// Quota estimation.
+    pub quota: QuotaSettings,
+    /// Usage ledger (restart-only).
+    pub ledger: LedgerSettings,
+    /// Prices by upstream model id.
+    pub prices: HashMap<String, Price>,
+    /// Per-tenant caps.
+    pub tenants: HashMap<String, TenantSettings>,
+    /// Per-(tenant, user) limit overrides.
+    pub overrides: HashMap<(String, String), sluice_policies::quota::Limits>,
+    /// SHA-256 of the admin key; the admin API is off when `None`.
+    pub admin_key: Option<[u8; 32]>,
     /// Non-fatal remarks found while validating (e.g. a literal secret).
     pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// The limits for one end user: a per-user override, else the tier's (unknown tier: none).
+    pub fn limits_for(&self, tenant: &str, user: &str, tier: &str) -> sluice_policies::quota::Limits {
+        if !self.overrides.is_empty() {
+            if let Some(l) = self.overrides.get(&(tenant.to_string(), user.to_string())) {
+                return *l;
+            }
+        }
+        self.tiers.get(tier).map(|t| t.limits).unwrap_or_default()
+    }
+
+    /// Cost in USD of `usage` on `upstream_model` (0 when the price table has no entry).
+    pub fn cost_usd(&self, upstream_model: &str, usage: &sluice_providers::Usage) -> f64 {
+        let Some(p) = self.prices.get(upstream_model) else { return 0.0 };
+        let cached = usage.cached_tokens.min(usage.prompt_tokens);
+        let fresh = usage.prompt_tokens - cached;
+        (fresh as f64 * p.input + cached as f64 * p.cached_input + usage.completion_tokens as f64 * p.output)
+            / 1_000_000.0
+    }
+}
+
+/// Which store backend holds quota and rate-limit state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Backend {
+    /// In-process memory: one instance, nothing to install.
+    Memory,
+    /// Redis, shared by several instances.
+    Redis {
+        /// Connection URL.
+        url: String,
+    },
+}
+
+/// What a policy does while the store is unreachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutagePolicy {
+    /// Let the request through (logged loudly, counted in metrics).
+    FailOpen,
+    /// Refuse with 503 (logged loudly, counted in metrics).
+    FailClosed,
+}
+
+/// `[store]` validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreSettings {
+    /// Backend.
+    pub backend: Backend,
+    /// Redis key prefix.
+    pub key_prefix: String,
+    /// Per-call timeout.
+    pub timeout: Duration,
+    /// Quota behaviour during an outage.
+    pub quota_outage: OutagePolicy,
+    /// Rate-limit behaviour during an outage.
+    pub rate_limit_outage: OutagePolicy,
+}
+
+/// `[quota]` validated.
+#[derive(Debug, Clone, Copy)]
+pub struct QuotaSettings {
+    /// Request bytes per token for the prompt estimate.
+    pub bytes_per_token: f64,
+    /// Output reserved when a request sets no `max_tokens`.
+    pub default_max_tokens: u64,
+}
+
+/// `[ledger]` validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerSettings {
+    /// Single-instance ledger file.
+    pub file: std::path::PathBuf,
+    /// Spool file.
+    pub spool: std::path::PathBuf,
+    /// Redis Stream key.
+    pub stream_key: String,
+    /// Approximate stream length bound.
+    pub max_len: u64,
+}
+
+/// USD per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Price {
+    /// Prompt tokens.
+    pub input: f64,
+    /// Completion tokens.
+    pub output: f64,
+    /// Cached prompt tokens.
+    pub cached_input: f64,
+}
+
+/// `[tenants.NAME]` validated.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TenantSettings {
+    /// Monthly token cap.
+    pub monthly_tokens: Option<u64>,
+    /// Monthly USD cap.
+    pub monthly_cost_usd: Option<f64>,
+    /// Response caching allowed (default true).
+    pub cache: bool,
 }
 
 /// Settings that only a restart (or zero-downtime upgrade) can change, plus the body limit.
@@ -203,12 +318,8 @@ pub struct Candidate {
 /// A plan tier (enforced by the quota and rate-limit policies).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tier {
-    /// Monthly tokens per user; `None` = unlimited.
-    pub monthly_tokens: Option<u64>,
-    /// Requests per minute per user.
-    pub requests_per_minute: Option<u64>,
-    /// Tokens per minute per user.
-    pub tokens_per_minute: Option<u64>,
+    /// Monthly tokens, requests/min and tokens/min per end user; `None` = unlimited.
+    pub limits: sluice_policies::quota::Limits,
     /// Allowed models; `None` = all.
     pub models: Option<Vec<String>>,
 }

@@ -27,9 +27,7 @@ pub struct JwtVerifier {
 
 impl std::fmt::Debug for JwtVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwtVerifier")
-            .field("algorithms", &self.validation.algorithms)
-            .finish_non_exhaustive()
+        f.debug_struct("JwtVerifier").field("algorithms", &self.validation.algorithms).finish_non_exhaustive()
     }
 }
 
@@ -40,16 +38,11 @@ impl JwtVerifier {
             "HS256" => {
                 let secret = j.secret.as_deref().unwrap_or_default();
                 if secret.len() < MIN_HS256_SECRET {
-                    problems.push(
-                        "auth.jwt.secret",
-                        format!("HS256 needs a secret of at least {MIN_HS256_SECRET} bytes"),
-                    );
+                    problems
+                        .push("auth.jwt.secret", format!("HS256 needs a secret of at least {MIN_HS256_SECRET} bytes"));
                     return None;
                 }
-                (
-                    Algorithm::HS256,
-                    DecodingKey::from_secret(secret.as_bytes()),
-                )
+                (Algorithm::HS256, DecodingKey::from_secret(secret.as_bytes()))
             }
             "RS256" => {
                 let pem = match (&j.public_key_pem, &j.public_key_file) {
@@ -58,10 +51,7 @@ impl JwtVerifier {
                     (None, Some(path)) => match std::fs::read(path) {
                         Ok(bytes) => bytes,
                         Err(e) => {
-                            problems.push(
-                                "auth.jwt.public_key_file",
-                                format!("cannot read `{path}`: {e}"),
-                            );
+                            problems.push("auth.jwt.public_key_file", format!("cannot read `{path}`: {e}"));
                             return None;
                         }
                     },
@@ -73,19 +63,13 @@ impl JwtVerifier {
                 match DecodingKey::from_rsa_pem(&pem) {
                     Ok(key) => (Algorithm::RS256, key),
                     Err(e) => {
-                        problems.push(
-                            "auth.jwt.public_key_pem",
-                            format!("not an RSA public key in PEM: {e}"),
-                        );
+                        problems.push("auth.jwt.public_key_pem", format!("not an RSA public key in PEM: {e}"));
                         return None;
                     }
                 }
             }
             other => {
-                problems.push(
-                    "auth.jwt.algorithm",
-                    format!("`{other}` is not supported: use \"HS256\" or \"RS256\""),
-                );
+                problems.push("auth.jwt.algorithm", format!("`{other}` is not supported: use \"HS256\" or \"RS256\""));
                 return None;
             }
         };
@@ -102,10 +86,7 @@ impl JwtVerifier {
             key,
             validation,
             plan_claim: j.plan_claim.clone().unwrap_or_else(|| "plan".to_string()),
-            tenant_claim: j
-                .tenant_claim
-                .clone()
-                .unwrap_or_else(|| "tenant".to_string()),
+            tenant_claim: j.tenant_claim.clone().unwrap_or_else(|| "tenant".to_string()),
             default_tenant: j.default_tenant.as_deref().unwrap_or("default").into(),
             default_tier: j.default_tier.as_deref().unwrap_or(DEFAULT_TIER).into(),
         })
@@ -121,19 +102,10 @@ impl JwtVerifier {
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
             .ok_or_else(|| AuthError::InvalidToken("the token has no `sub` claim".to_string()))?;
-        let claim = |name: &str| {
-            claims
-                .get(name)
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-        };
+        let claim = |name: &str| claims.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
         Ok(Caller {
-            tenant: claim(&self.tenant_claim)
-                .map(Into::into)
-                .unwrap_or_else(|| self.default_tenant.clone()),
-            tier: claim(&self.plan_claim)
-                .map(Into::into)
-                .unwrap_or_else(|| self.default_tier.clone()),
+            tenant: claim(&self.tenant_claim).map(Into::into).unwrap_or_else(|| self.default_tenant.clone()),
+            tier: claim(&self.plan_claim).map(Into::into).unwrap_or_else(|| self.default_tier.clone()),
             subject: Some(subject.to_string()),
             key_name: None,
         })
@@ -165,11 +137,7 @@ mod tests {
     }
 
     fn exp() -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            + 600
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 600
     }
 
     #[test]
@@ -196,12 +164,9 @@ mod tests {
         )
         .unwrap();
         assert!(v.verify(&wrong).is_err());
-        let expired = encode(
-            &Header::default(),
-            &json!({"sub": "u", "exp": 1000}),
-            &EncodingKey::from_secret(SECRET.as_bytes()),
-        )
-        .unwrap();
+        let expired =
+            encode(&Header::default(), &json!({"sub": "u", "exp": 1000}), &EncodingKey::from_secret(SECRET.as_bytes()))
+                .unwrap();
         assert!(v.verify(&expired).is_err());
         // alg=none: header {"alg":"none","typ":"JWT"}, no signature.
         let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ1IiwiZXhwIjo5OTk5OTk5OTk5fQ.";
@@ -232,18 +197,10 @@ mod tests {
         let key = EncodingKey::from_rsa_pem(RS_PRIVATE.as_bytes()).unwrap();
         let header = Header::new(Algorithm::RS256);
         let claims = json!({"sub": "bob", "tier": "enterprise", "tenant": "t1", "iss": "https://auth.example", "aud": "sluice", "exp": exp()});
-        let caller = rs_verifier()
-            .verify(&encode(&header, &claims, &key).unwrap())
-            .unwrap();
-        assert_eq!(
-            (caller.subject.as_deref(), &*caller.tier, &*caller.tenant),
-            (Some("bob"), "enterprise", "t1")
-        );
-        let wrong_aud =
-            json!({"sub": "bob", "iss": "https://auth.example", "aud": "other", "exp": exp()});
-        assert!(rs_verifier()
-            .verify(&encode(&header, &wrong_aud, &key).unwrap())
-            .is_err());
+        let caller = rs_verifier().verify(&encode(&header, &claims, &key).unwrap()).unwrap();
+        assert_eq!((caller.subject.as_deref(), &*caller.tier, &*caller.tenant), (Some("bob"), "enterprise", "t1"));
+        let wrong_aud = json!({"sub": "bob", "iss": "https://auth.example", "aud": "other", "exp": exp()});
+        assert!(rs_verifier().verify(&encode(&header, &wrong_aud, &key).unwrap()).is_err());
     }
 
     #[test]
@@ -259,12 +216,7 @@ mod tests {
         assert!(rs_verifier().verify(&forged).is_err());
         // And an RS256 token does not pass an HS256 verifier.
         let key = EncodingKey::from_rsa_pem(RS_PRIVATE.as_bytes()).unwrap();
-        let rs = encode(
-            &Header::new(Algorithm::RS256),
-            &json!({"sub": "x", "exp": exp()}),
-            &key,
-        )
-        .unwrap();
+        let rs = encode(&Header::new(Algorithm::RS256), &json!({"sub": "x", "exp": exp()}), &key).unwrap();
         assert!(verifier().verify(&rs).is_err());
     }
 

@@ -25,6 +25,7 @@ pub const DEFAULT_TIER: &str = "default";
 pub struct Identity {
     keys: HashMap<[u8; 32], ApiKey>,
     jwt: Option<JwtVerifier>,
+    tenants: std::collections::HashSet<Arc<str>>,
 }
 
 /// One gateway key as configured.
@@ -64,12 +65,20 @@ pub enum AuthError {
 }
 
 impl Identity {
+    /// Whether a tenant is named by a configured key (a bounded metrics label).
+    pub fn knows_tenant(&self, tenant: &str) -> bool {
+        self.tenants.contains(tenant)
+    }
+
+    /// The only tenant, when exactly one is configured.
+    pub fn single_tenant(&self) -> Option<String> {
+        (self.tenants.len() == 1).then(|| self.tenants.iter().next().map(|t| t.to_string())).flatten()
+    }
+
     /// Authenticates the raw `Authorization` header value.
     pub fn authenticate(&self, authorization: Option<&[u8]>) -> Result<Caller, AuthError> {
-        let token = authorization
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .and_then(bearer)
-            .ok_or(AuthError::Missing)?;
+        let token =
+            authorization.and_then(|v| std::str::from_utf8(v).ok()).and_then(bearer).ok_or(AuthError::Missing)?;
         if let Some(jwt) = &self.jwt {
             if looks_like_jwt(token) {
                 return jwt.verify(token);
@@ -121,11 +130,7 @@ pub fn end_user(caller: &Caller, body_user: Option<&str>, header_user: Option<&s
 }
 
 /// Builds the identity table from `[auth]`, reporting problems with their paths.
-pub fn build(
-    auth: &AuthFile,
-    tiers: &BTreeMap<String, TierFile>,
-    problems: &mut Problems,
-) -> Option<Identity> {
+pub fn build(auth: &AuthFile, tiers: &BTreeMap<String, TierFile>, problems: &mut Problems) -> Option<Identity> {
     let mut keys = HashMap::new();
     let before = problems.0.len();
     for (i, k) in auth.keys.iter().enumerate() {
@@ -134,19 +139,13 @@ pub fn build(
         match (&k.sha256, &k.key) {
             (Some(hex_hash), None) => {
                 if hex::decode_to_slice(hex_hash.trim(), &mut hash).is_err() {
-                    problems.push(
-                        format!("{path}.sha256"),
-                        "must be 64 hex digits (run `sluice hash-key <key>`)",
-                    );
+                    problems.push(format!("{path}.sha256"), "must be 64 hex digits (run `sluice hash-key <key>`)");
                     continue;
                 }
             }
             (None, Some(key)) if key.len() >= 16 => hash = hash_key(key),
             (None, Some(_)) => {
-                problems.push(
-                    format!("{path}.key"),
-                    "gateway keys must be at least 16 characters",
-                );
+                problems.push(format!("{path}.key"), "gateway keys must be at least 16 characters");
                 continue;
             }
             _ => {
@@ -175,15 +174,13 @@ pub fn build(
         }
         JwtVerifier::from_config(j, problems)
     });
-    (problems.0.len() == before).then_some(Identity { keys, jwt })
+    let tenants = keys.values().map(|k| k.tenant.clone()).collect();
+    (problems.0.len() == before).then_some(Identity { keys, jwt, tenants })
 }
 
 fn check_tier(tier: &str, tiers: &BTreeMap<String, TierFile>, path: &str, problems: &mut Problems) {
     if !tiers.is_empty() && !tiers.contains_key(tier) {
-        problems.push(
-            path,
-            format!("unknown tier `{tier}`: define it under [tiers]"),
-        );
+        problems.push(path, format!("unknown tier `{tier}`: define it under [tiers]"));
     }
 }
 
@@ -213,22 +210,10 @@ mod tests {
         let id = identity();
         let caller = id.authenticate(Some(b"Bearer sk-good")).unwrap();
         assert_eq!((&*caller.tenant, &*caller.tier), ("acme", "pro"));
-        assert_eq!(
-            id.authenticate(Some(b"bearer  sk-good "))
-                .map(|c| c.tenant)
-                .ok()
-                .as_deref(),
-            Some("acme")
-        );
-        assert_eq!(
-            id.authenticate(Some(b"Bearer sk-bad")).err(),
-            Some(AuthError::UnknownKey)
-        );
+        assert_eq!(id.authenticate(Some(b"bearer  sk-good ")).map(|c| c.tenant).ok().as_deref(), Some("acme"));
+        assert_eq!(id.authenticate(Some(b"Bearer sk-bad")).err(), Some(AuthError::UnknownKey));
         assert_eq!(id.authenticate(None).err(), Some(AuthError::Missing));
-        assert_eq!(
-            id.authenticate(Some(b"Basic abc")).err(),
-            Some(AuthError::Missing)
-        );
+        assert_eq!(id.authenticate(Some(b"Basic abc")).err(), Some(AuthError::Missing));
     }
 
     #[test]

@@ -19,12 +19,10 @@ pub async fn read_limited(session: &mut Session, limit: usize) -> Result<Bytes, 
     }
     let mut buf = BytesMut::with_capacity(declared.unwrap_or(4096).min(limit));
     loop {
-        let chunk = session.read_request_body().await.map_err(|e| {
-            GatewayError::InvalidJson(format!(
-                "the request body could not be read ({:?})",
-                e.etype()
-            ))
-        })?;
+        let chunk = session
+            .read_request_body()
+            .await
+            .map_err(|e| GatewayError::InvalidJson(format!("the request body could not be read ({:?})", e.etype())))?;
         let Some(chunk) = chunk else { break };
         if buf.len() + chunk.len() > limit {
             return Err(GatewayError::BodyTooLarge { limit });

@@ -113,6 +113,20 @@ pub struct RequestContext {
     pub quiet: bool,
     /// Gauge guard: decremented when the request is logged.
     pub counted_in_flight: bool,
+    /// The quota reservation, until it is settled or released.
+    pub reservation: Option<sluice_policies::store::Reservation>,
+    /// The caller's rate-limit state, for `x-ratelimit-*` headers.
+    pub rate: Option<sluice_policies::store::RateState>,
+    /// Monthly tokens left after this request's reservation (`None`: unlimited).
+    pub quota_remaining: Option<u64>,
+    /// Admitted without the store (fail-open outage policy).
+    pub store_degraded: bool,
+    /// Usage has been settled and counted.
+    pub accounted: bool,
+    /// Cost of the request in USD.
+    pub cost_usd: f64,
+    /// Upstream attempts made.
+    pub attempts: u32,
 }
 
 impl RequestContext {
@@ -139,6 +153,13 @@ impl RequestContext {
             stream_abort: None,
             quiet: false,
             counted_in_flight: false,
+            reservation: None,
+            rate: None,
+            quota_remaining: None,
+            store_degraded: false,
+            accounted: false,
+            cost_usd: 0.0,
+            attempts: 0,
         }
     }
 
@@ -149,8 +170,14 @@ impl RequestContext {
         self.error = Some((domain, code.unwrap_or("error").to_string()));
     }
 
-    /// Emits metrics and the access-log line. Called once, from Pingora's logging phase.
-    pub fn finish(&mut self, state: &AppState) {
+    /// Settles anything still open, publishes the ledger record, emits metrics and the access-log
+    /// line. Called once, from Pingora's logging phase.
+    pub async fn finish(&mut self, state: &AppState) {
+        if self.model_asked.is_some() && self.tenant.is_some() {
+            let config = state.config();
+            state.accounting.account(&config, &state.metrics, self).await;
+            state.accounting.record(self);
+        }
         let m = &state.metrics;
         if self.counted_in_flight {
             m.in_flight.dec();
@@ -163,40 +190,20 @@ impl RequestContext {
         let endpoint = self.endpoint.as_str();
         let model = self.route.as_ref().map_or("none", |r| r.name.as_str());
         let provider = self.provider.as_deref().unwrap_or("none");
-        m.requests
-            .with_label_values(&[endpoint, model, provider, status_class(self.status)])
-            .inc();
-        m.request_duration
-            .with_label_values(&[endpoint])
-            .observe(total.as_secs_f64());
+        m.requests.with_label_values(&[endpoint, model, provider, status_class(self.status)]).inc();
+        m.request_duration.with_label_values(&[endpoint]).observe(total.as_secs_f64());
         if let Some(up) = self.upstream_elapsed {
-            m.upstream_duration
-                .with_label_values(&[provider])
-                .observe(up.as_secs_f64());
-            m.overhead
-                .with_label_values(&[endpoint])
-                .observe(total.saturating_sub(up).as_secs_f64());
+            m.upstream_duration.with_label_values(&[provider]).observe(up.as_secs_f64());
+            m.overhead.with_label_values(&[endpoint]).observe(total.saturating_sub(up).as_secs_f64());
         }
         if let Some(fb) = self.first_byte {
-            m.time_to_first_byte
-                .with_label_values(&[endpoint, provider])
-                .observe(fb.as_secs_f64());
+            m.time_to_first_byte.with_label_values(&[endpoint, provider]).observe(fb.as_secs_f64());
         }
         if let Some((domain, code)) = &self.error {
-            m.errors
-                .with_label_values(&[domain.as_str(), bounded_code(code)])
-                .inc();
+            m.errors.with_label_values(&[domain.as_str(), bounded_code(code)]).inc();
         }
         if let Some(abort) = self.stream_abort {
             m.streams_aborted.with_label_values(&[abort.as_str()]).inc();
-        }
-        if let Some(u) = self.usage {
-            m.tokens
-                .with_label_values(&[model, "prompt"])
-                .inc_by(u.prompt_tokens);
-            m.tokens
-                .with_label_values(&[model, "completion"])
-                .inc_by(u.completion_tokens);
         }
         if state.access_log_enabled() {
             crate::telemetry::access_log::write(self, total);
@@ -235,9 +242,5 @@ fn bounded_code(code: &str) -> &str {
         "missing_required_parameter",
         "unsupported_parameter",
     ];
-    KNOWN
-        .iter()
-        .find(|k| **k == code)
-        .copied()
-        .unwrap_or("other")
+    KNOWN.iter().find(|k| **k == code).copied().unwrap_or("other")
 }

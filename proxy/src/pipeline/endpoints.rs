@@ -13,36 +13,17 @@ use crate::state::AppState;
 
 /// `GET /healthz`: the process is alive.
 pub async fn health(session: &mut Session, ctx: &mut RequestContext) -> Result<(), GatewayError> {
-    let _ = respond::json(
-        session,
-        ctx,
-        200,
-        Bytes::from_static(br#"{"status":"ok"}"#),
-        &[],
-    )
-    .await;
+    let _ = respond::json(session, ctx, 200, Bytes::from_static(br#"{"status":"ok"}"#), &[]).await;
     Ok(())
 }
 
 /// `GET /readyz`: a config is loaded and at least one model has a candidate.
-pub async fn ready(
-    session: &mut Session,
-    ctx: &mut RequestContext,
-    config: &Config,
-) -> Result<(), GatewayError> {
-    let routes = config
-        .models
-        .values()
-        .filter(|m| !m.candidates.is_empty())
-        .count();
+pub async fn ready(session: &mut Session, ctx: &mut RequestContext, config: &Config) -> Result<(), GatewayError> {
+    let routes = config.models.values().filter(|m| !m.candidates.is_empty()).count();
     let (status, body) = if routes > 0 {
         (200, format!(r#"{{"status":"ready","models":{routes}}}"#))
     } else {
-        (
-            503,
-            r#"{"status":"not_ready","reason":"no model routes with upstream candidates"}"#
-                .to_string(),
-        )
+        (503, r#"{"status":"not_ready","reason":"no model routes with upstream candidates"}"#.to_string())
     };
     let _ = respond::json(session, ctx, status, Bytes::from(body), &[]).await;
     Ok(())
@@ -68,27 +49,17 @@ pub async fn metrics(
         }
     }
     let body = Bytes::from(state.metrics.render());
-    let mut h =
-        respond::header(200, ctx, "text/plain; version=0.0.4; charset=utf-8").map_err(internal)?;
-    h.insert_header("content-length", body.len())
-        .map_err(internal)?;
+    let mut h = respond::header(200, ctx, "text/plain; version=0.0.4; charset=utf-8").map_err(internal)?;
+    h.insert_header("content-length", body.len()).map_err(internal)?;
     ctx.status = 200;
-    if session
-        .write_response_header(Box::new(h), false)
-        .await
-        .is_ok()
-    {
+    if session.write_response_header(Box::new(h), false).await.is_ok() {
         let _ = session.write_response_body(Some(body), true).await;
     }
     Ok(())
 }
 
 /// `GET /v1/models`.
-pub async fn models(
-    session: &mut Session,
-    ctx: &mut RequestContext,
-    config: &Config,
-) -> Result<(), GatewayError> {
+pub async fn models(session: &mut Session, ctx: &mut RequestContext, config: &Config) -> Result<(), GatewayError> {
     let _ = respond::json(session, ctx, 200, config.models_listing.clone(), &[]).await;
     Ok(())
 }
@@ -100,10 +71,7 @@ pub async fn model(
     config: &Config,
     id: &str,
 ) -> Result<(), GatewayError> {
-    let route = config
-        .models
-        .get(id)
-        .ok_or_else(|| GatewayError::ModelNotFound(id.to_string()))?;
+    let route = config.models.get(id).ok_or_else(|| GatewayError::ModelNotFound(id.to_string()))?;
     let body = Bytes::from(model_object(id, route.owned_by.as_deref()).to_string());
     let _ = respond::json(session, ctx, 200, body, &[]).await;
     Ok(())

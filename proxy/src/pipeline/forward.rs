@@ -10,12 +10,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use pingora::proxy::Session;
 use serde_json::{Map, Value};
-use sluice_providers::{
-    self as providers, Endpoint, PreparedRequest, Protocol, StreamTranslator, Usage,
-};
+use sluice_providers::{self as providers, Endpoint, PreparedRequest, Protocol, StreamTranslator, Usage};
 
 use super::context::{RequestContext, StreamAbort};
 use super::respond;
+use crate::accounting::headers::rate_limit_headers;
+use crate::accounting::tokens;
 use crate::config::{Candidate, Config};
 use crate::error::GatewayError;
 use crate::identity::{self, Caller};
@@ -37,39 +37,23 @@ pub async fn serve(
     ctx.model_asked = Some(summary.model.clone());
     ctx.stream = summary.stream;
 
-    let header_user = session
-        .req_header()
-        .headers
-        .get("x-sluice-user")
-        .and_then(|v| v.to_str().ok());
+    let header_user = session.req_header().headers.get("x-sluice-user").and_then(|v| v.to_str().ok());
     let user = identity::end_user(caller, summary.user.as_deref(), header_user);
     if user.len() > identity::MAX_USER_LEN {
         return Err(GatewayError::InvalidRequest(providers::InvalidRequest {
-            message: format!(
-                "The end-user id is longer than {} bytes.",
-                identity::MAX_USER_LEN
-            ),
+            message: format!("The end-user id is longer than {} bytes.", identity::MAX_USER_LEN),
             param: Some("user".to_string()),
             code: Some("invalid_value"),
         }));
     }
     ctx.user = Some(user);
 
-    let route = config
-        .models
-        .get(&summary.model)
-        .ok_or_else(|| GatewayError::ModelNotFound(summary.model.clone()))?;
+    let route = config.models.get(&summary.model).ok_or_else(|| GatewayError::ModelNotFound(summary.model.clone()))?;
     ctx.route = Some(route.clone());
     if !route.kind.serves(endpoint) {
-        return Err(GatewayError::WrongEndpoint {
-            model: route.name.clone(),
-            endpoint: endpoint_path(endpoint),
-        });
+        return Err(GatewayError::WrongEndpoint { model: route.name.clone(), endpoint: endpoint_path(endpoint) });
     }
-    let candidate = route
-        .candidates
-        .first()
-        .ok_or_else(|| GatewayError::NoCandidate(route.name.clone()))?;
+    let candidate = route.candidates.first().ok_or_else(|| GatewayError::NoCandidate(route.name.clone()))?;
     if let (Some(asked), Some(fixed), Protocol::CloudflareNative) =
         (summary.dimensions, route.dimensions, candidate.protocol)
     {
@@ -82,82 +66,96 @@ pub async fn serve(
         }
     }
 
-    let created = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let response_id = format!(
-        "{}{}",
-        id_prefix(endpoint),
-        ctx.request_id.trim_start_matches("req_")
-    );
-    let prepared = providers::prepare(
-        endpoint,
-        candidate.protocol,
-        &request,
-        &summary,
-        &candidate.model,
-        response_id,
-        created,
-    )?;
+    state.accounting.admit(config, &state.metrics, ctx, route, endpoint, &summary, body.len()).await?;
+
+    let created = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let response_id = format!("{}{}", id_prefix(endpoint), ctx.request_id.trim_start_matches("req_"));
+    let prepared =
+        providers::prepare(endpoint, candidate.protocol, &request, &summary, &candidate.model, response_id, created)?;
     ctx.provider = Some(candidate.provider.name.clone());
     ctx.model_used = Some(candidate.model.clone());
 
+    let call = Call { state, config, candidate, prepared: &prepared, request: &request, endpoint };
     let upstream_start = Instant::now();
-    let Some(resp) = call_upstream(state, config, session, ctx, candidate, &prepared).await? else {
+    let Some(resp) = call_upstream(&call, session, ctx).await? else {
         return Ok(());
     };
     if prepared.stream {
-        relay_stream(
-            config,
-            session,
-            ctx,
-            candidate,
-            &prepared,
-            resp,
-            upstream_start,
-        )
-        .await
+        relay_stream(&call, session, ctx, resp, upstream_start).await
     } else {
-        relay_json(
-            config,
-            session,
-            ctx,
-            candidate,
-            &prepared,
-            resp,
-            upstream_start,
-        )
-        .await
+        relay_json(&call, session, ctx, resp, upstream_start).await
+    }
+}
+
+/// Everything about one upstream call that the relay steps read.
+struct Call<'a> {
+    state: &'a AppState,
+    config: &'a Config,
+    candidate: &'a Candidate,
+    prepared: &'a PreparedRequest,
+    request: &'a Map<String, Value>,
+    endpoint: Endpoint,
+}
+
+impl Call<'_> {
+    /// Diagnostic and rate-limit headers of a successful response.
+    fn success_headers(&self, ctx: &RequestContext) -> Vec<(&'static str, String)> {
+        let mut h = vec![
+            ("x-sluice-model", self.candidate.model.clone()),
+            ("x-sluice-provider", self.candidate.provider.name.clone()),
+        ];
+        if let Some(rate) = &ctx.rate {
+            h.extend(rate_limit_headers(rate));
+        }
+        if let Some(left) = ctx.quota_remaining {
+            h.push(("x-sluice-quota-remaining-tokens", left.to_string()));
+        }
+        h
+    }
+
+    /// Fills in usage the upstream did not report, counted with tiktoken and marked estimated.
+    fn complete_usage(&self, ctx: &mut RequestContext, completion_text: Option<&str>) {
+        if ctx.usage.is_some() && !ctx.usage_estimated {
+            return;
+        }
+        let model = self.candidate.model.as_str();
+        let prompt = match self.endpoint {
+            Endpoint::ChatCompletions => tokens::count_chat_prompt(model, self.request),
+            _ => tokens::count_input(model, self.request),
+        };
+        let completion = match completion_text {
+            Some(text) => tokens::count_text(model, text),
+            None => ctx.usage.map_or(0, |u| u.completion_tokens),
+        };
+        ctx.usage = Some(Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: prompt + completion,
+            ..Usage::default()
+        });
+        ctx.usage_estimated = true;
     }
 }
 
 /// Sends the request and waits for a successful answer's headers. `Ok(None)`: the client left
 /// first (the upstream call was cancelled by dropping it).
 async fn call_upstream(
-    state: &AppState,
-    config: &Config,
+    call: &Call<'_>,
     session: &mut Session,
     ctx: &mut RequestContext,
-    candidate: &Candidate,
-    prepared: &PreparedRequest,
 ) -> Result<Option<reqwest::Response>, GatewayError> {
-    state.metrics.upstream_requests.inc();
+    let (config, candidate) = (call.config, call.candidate);
+    call.state.metrics.upstream_requests.inc();
+    ctx.attempts += 1;
     let started = Instant::now();
     let attempt = async {
-        let mut resp =
-            upstream::send(candidate, prepared, &ctx.request_id, &config.timeouts).await?;
+        let mut resp = upstream::send(candidate, call.prepared, &ctx.request_id, &config.timeouts).await?;
         let status = resp.status().as_u16();
         if (200..300).contains(&status) {
             return Ok(resp);
         }
-        let body =
-            upstream::read_body(&mut resp, config.timeouts.idle, &candidate.provider.name).await?;
-        Err(GatewayError::Upstream(providers::translate_error(
-            candidate.protocol,
-            status,
-            &body,
-        )))
+        let body = upstream::read_body(&mut resp, config.timeouts.idle, &candidate.provider.name).await?;
+        Err(GatewayError::Upstream(providers::translate_error(candidate.protocol, status, &body)))
     };
     let outcome = tokio::select! {
         r = attempt => Some(r),
@@ -170,20 +168,21 @@ async fn call_upstream(
             ctx.upstream_elapsed = Some(started.elapsed());
             Ok(None)
         }
-        Some(Err(GatewayError::Upstream(e))) => {
+        Some(Err(GatewayError::Upstream(mut e))) => {
             ctx.upstream_elapsed = Some(started.elapsed());
             if e.credentials_rejected {
-                state
-                    .metrics
-                    .upstream_auth_failures
-                    .with_label_values(&[candidate.provider.name.as_str()])
-                    .inc();
+                call.state.metrics.upstream_auth_failures.with_label_values(&[candidate.provider.name.as_str()]).inc();
                 tracing::error!(
                     request_id = %ctx.request_id,
                     provider = %candidate.provider.name,
                     upstream_status = e.upstream_status,
                     "UPSTREAM REJECTED SLUICE'S CREDENTIALS: check the provider's api_key in config"
                 );
+            }
+            if e.status == 429 {
+                // Sluice's own refusals use `rate_limit_exceeded` / `insufficient_quota`; an
+                // upstream's limit is named as such so clients and dashboards can tell them apart.
+                e.code = Some(format!("upstream_{}", e.code.as_deref().unwrap_or("rate_limited")));
             }
             Err(GatewayError::Upstream(e))
         }
@@ -196,14 +195,13 @@ async fn call_upstream(
 }
 
 async fn relay_json(
-    config: &Config,
+    call: &Call<'_>,
     session: &mut Session,
     ctx: &mut RequestContext,
-    candidate: &Candidate,
-    prepared: &PreparedRequest,
     mut resp: reqwest::Response,
     upstream_start: Instant,
 ) -> Result<(), GatewayError> {
+    let (config, candidate) = (call.config, call.candidate);
     let read = upstream::read_body(&mut resp, config.timeouts.idle, &candidate.provider.name);
     let body = tokio::select! {
         r = read => Some(r),
@@ -215,17 +213,39 @@ async fn relay_json(
         ctx.stream_abort = Some(StreamAbort::ClientGone);
         return Ok(());
     };
-    let translated = providers::translate_body_bytes(&prepared.response, body?)
-        .map_err(GatewayError::Upstream)?;
+    let translated = providers::translate_body_bytes(&call.prepared.response, body?).map_err(GatewayError::Upstream)?;
     ctx.usage = translated.usage;
     ctx.usage_estimated = translated.usage_estimated;
-    let headers = [
-        ("x-sluice-model", candidate.model.as_str()),
-        ("x-sluice-provider", candidate.provider.name.as_str()),
-    ];
+    if ctx.usage.is_none() || ctx.usage_estimated {
+        let text = completion_text_of(&translated.body);
+        call.complete_usage(ctx, text.as_deref());
+    }
+    // Usage is settled and counted before the answer's last byte goes out.
+    ctx.status = 200;
+    call.state.accounting.account(config, &call.state.metrics, ctx).await;
+    let headers = call.success_headers(ctx);
+    let headers: Vec<(&'static str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     // A write error means the client left after the answer was complete: nothing to undo.
     let _ = respond::json(session, ctx, 200, translated.body, &headers).await;
     Ok(())
+}
+
+/// The generated text of a translated JSON answer (for token estimation only).
+fn completion_text_of(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let mut text = String::new();
+    for choice in v.get("choices")?.as_array()? {
+        if let Some(t) = choice.pointer("/message/content").and_then(Value::as_str) {
+            text.push_str(t);
+        }
+        if let Some(t) = choice.get("text").and_then(Value::as_str) {
+            text.push_str(t);
+        }
+        if let Some(calls) = choice.pointer("/message/tool_calls") {
+            text.push_str(&calls.to_string());
+        }
+    }
+    Some(text)
 }
 
 enum Step {
@@ -235,14 +255,13 @@ enum Step {
 }
 
 async fn relay_stream(
-    config: &Config,
+    call: &Call<'_>,
     session: &mut Session,
     ctx: &mut RequestContext,
-    candidate: &Candidate,
-    prepared: &PreparedRequest,
     mut resp: reqwest::Response,
     upstream_start: Instant,
 ) -> Result<(), GatewayError> {
+    let (config, candidate) = (call.config, call.candidate);
     let provider = candidate.provider.name.as_str();
     let is_sse = resp
         .headers()
@@ -251,20 +270,16 @@ async fn relay_stream(
         .is_some_and(|v| v.starts_with("text/event-stream"));
     if !is_sse {
         ctx.upstream_elapsed = Some(upstream_start.elapsed());
-        return Err(GatewayError::UpstreamProtocol {
-            provider: provider.to_string(),
-        });
+        return Err(GatewayError::UpstreamProtocol { provider: provider.to_string() });
     }
-    let headers = [
-        ("x-sluice-model", candidate.model.as_str()),
-        ("x-sluice-provider", provider),
-    ];
+    let headers = call.success_headers(ctx);
+    let headers: Vec<(&'static str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     if respond::sse_header(session, ctx, &headers).await.is_err() {
         ctx.stream_abort = Some(StreamAbort::ClientGone);
         return Ok(());
     }
     let deadline = tokio::time::Instant::from_std(ctx.start + config.timeouts.total);
-    let mut translator = StreamTranslator::new(&prepared.response);
+    let mut translator = StreamTranslator::new(&call.prepared.response);
     let mut out: Vec<Bytes> = Vec::with_capacity(4);
     loop {
         let step = tokio::select! {
@@ -277,27 +292,23 @@ async fn relay_stream(
                 ctx.stream_abort = Some(StreamAbort::ClientGone);
                 break;
             }
-            Step::Deadline => GatewayError::UpstreamTimeout {
-                provider: provider.to_string(),
-            },
+            Step::Deadline => GatewayError::UpstreamTimeout { provider: provider.to_string() },
             Step::Chunk(Err(e)) => e,
             Step::Chunk(Ok(None)) => match translator.finish(&mut out) {
                 Err(e) => GatewayError::Upstream(e),
                 Ok(()) if translator.is_complete() => {
-                    if write_events(session, ctx, &mut out).await.is_ok() {
-                        let _ = session.write_response_body(None, true).await;
-                    } else {
-                        ctx.stream_abort = Some(StreamAbort::ClientGone);
-                    }
+                    finish_stream(call, session, ctx, &translator, &mut out, upstream_start).await;
                     break;
                 }
                 // The upstream closed without its terminal event: the answer is truncated.
-                Ok(()) => GatewayError::UpstreamProtocol {
-                    provider: provider.to_string(),
-                },
+                Ok(()) => GatewayError::UpstreamProtocol { provider: provider.to_string() },
             },
             Step::Chunk(Ok(Some(chunk))) => match translator.push(&chunk, &mut out) {
                 Err(e) => GatewayError::Upstream(e),
+                Ok(()) if translator.is_complete() => {
+                    finish_stream(call, session, ctx, &translator, &mut out, upstream_start).await;
+                    break;
+                }
                 Ok(()) => {
                     if write_events(session, ctx, &mut out).await.is_err() {
                         ctx.stream_abort = Some(StreamAbort::ClientGone);
@@ -315,38 +326,52 @@ async fn relay_stream(
         } else {
             StreamAbort::UpstreamError
         });
-        ctx.error = Some((
-            failure.domain(),
-            failure.parts().2.unwrap_or("error").to_string(),
-        ));
+        ctx.error = Some((failure.domain(), failure.parts().2.unwrap_or("error").to_string()));
         tracing::warn!(request_id = %ctx.request_id, provider, error = %failure, "stream failed mid-way");
-        let _ = session
-            .write_response_body(Some(error_event(&failure)), true)
-            .await;
+        let _ = session.write_response_body(Some(error_event(&failure)), true).await;
         break;
     }
     drop(resp);
-    ctx.upstream_elapsed = Some(upstream_start.elapsed());
-    ctx.usage = translator.usage();
-    if ctx.usage.is_none() {
-        let prompt = prepared.response.prompt_tokens_estimate;
-        let completion = providers::estimate_tokens(translator.completion_text());
-        ctx.usage = Some(Usage {
-            prompt_tokens: prompt,
-            completion_tokens: completion,
-            total_tokens: prompt + completion,
-            ..Usage::default()
-        });
-        ctx.usage_estimated = true;
+    if ctx.upstream_elapsed.is_none() {
+        ctx.upstream_elapsed = Some(upstream_start.elapsed());
+    }
+    if !ctx.accounted {
+        // Aborted or failed: what was generated is still accounted (settled in the logging phase).
+        stream_usage(call, ctx, &translator);
     }
     Ok(())
 }
 
-async fn write_events(
+/// Usage of a stream: the upstream's usage chunk, or a tiktoken count of what was streamed.
+fn stream_usage(call: &Call<'_>, ctx: &mut RequestContext, translator: &StreamTranslator) {
+    ctx.usage = translator.usage();
+    ctx.usage_estimated = false;
+    if ctx.usage.is_none() {
+        call.complete_usage(ctx, Some(translator.completion_text()));
+    }
+}
+
+/// The terminal event arrived: settle usage, then write the last events and end the stream, so a
+/// client that has read its answer sees its usage counted.
+async fn finish_stream(
+    call: &Call<'_>,
     session: &mut Session,
     ctx: &mut RequestContext,
+    translator: &StreamTranslator,
     out: &mut Vec<Bytes>,
-) -> respond::WriteResult {
+    upstream_start: Instant,
+) {
+    ctx.upstream_elapsed = Some(upstream_start.elapsed());
+    stream_usage(call, ctx, translator);
+    call.state.accounting.account(call.config, &call.state.metrics, ctx).await;
+    if write_events(session, ctx, out).await.is_ok() {
+        let _ = session.write_response_body(None, true).await;
+    } else {
+        ctx.stream_abort = Some(StreamAbort::ClientGone);
+    }
+}
+
+async fn write_events(session: &mut Session, ctx: &mut RequestContext, out: &mut Vec<Bytes>) -> respond::WriteResult {
     for event in out.drain(..) {
         if ctx.first_byte.is_none() {
             ctx.first_byte = Some(ctx.start.elapsed());
@@ -373,9 +398,7 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, GatewayError> {
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(GatewayError::InvalidJson(
-            "the body is not a JSON object".to_string(),
-        )),
+        Ok(_) => Err(GatewayError::InvalidJson("the body is not a JSON object".to_string())),
         Err(e) => Err(GatewayError::InvalidJson(e.to_string())),
     }
 }

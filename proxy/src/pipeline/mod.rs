@@ -17,6 +17,7 @@
 //! Invariants: errors are answered in OpenAI shape by [`respond::error`], never a bare 500; each
 //! request reads one config snapshot for its whole life.
 
+pub mod admin;
 pub mod body;
 pub mod context;
 pub mod endpoints;
@@ -40,15 +41,12 @@ enum Target {
     Ready,
     Metrics,
     Passthrough(usize),
+    AdminUser(String),
+    AdminTop,
 }
 
 /// Handles one request completely (the response is always written here).
-pub async fn handle(
-    state: &AppState,
-    session: &mut Session,
-    ctx: &mut RequestContext,
-    admin_only: bool,
-) {
+pub async fn handle(state: &AppState, session: &mut Session, ctx: &mut RequestContext, admin_only: bool) {
     ctx.request_id = request_id(session);
     let config = state.config();
     session.set_write_timeout(Some(config.timeouts.downstream_write));
@@ -72,23 +70,12 @@ async fn route(
     let wanted = match &target {
         Some(Target::Model(_)) => "POST",
         Some(Target::Passthrough(_)) => "ANY",
+        Some(Target::AdminUser(_) | Target::AdminTop) => "GET",
         Some(_) => "GET",
-        None => {
-            return Err(GatewayError::UnknownPath {
-                method: method.to_string(),
-                path,
-            })
-        }
+        None => return Err(GatewayError::UnknownPath { method: method.to_string(), path }),
     };
-    if wanted != "ANY"
-        && method.as_str() != wanted
-        && !(wanted == "GET" && method == http::Method::HEAD)
-    {
-        return Err(GatewayError::MethodNotAllowed {
-            method: method.to_string(),
-            path,
-            allowed: wanted,
-        });
+    if wanted != "ANY" && method.as_str() != wanted && !(wanted == "GET" && method == http::Method::HEAD) {
+        return Err(GatewayError::MethodNotAllowed { method: method.to_string(), path, allowed: wanted });
     }
     let Some(target) = target else { return Ok(()) };
     match target {
@@ -107,14 +94,18 @@ async fn route(
             ctx.endpoint = EndpointLabel::Internal;
             endpoints::metrics(state, config, session, ctx).await
         }
+        Target::AdminUser(user) => {
+            ctx.endpoint = EndpointLabel::Internal;
+            admin::user_usage(state, config, session, ctx, &user).await
+        }
+        Target::AdminTop => {
+            ctx.endpoint = EndpointLabel::Internal;
+            admin::top_usage(state, config, session, ctx).await
+        }
         Target::Models | Target::Model1(_) | Target::Model(_) | Target::Passthrough(_) => {
             state.metrics.in_flight.inc();
             ctx.counted_in_flight = true;
-            let auth = session
-                .req_header()
-                .headers
-                .get(http::header::AUTHORIZATION)
-                .map(|v| v.as_bytes());
+            let auth = session.req_header().headers.get(http::header::AUTHORIZATION).map(|v| v.as_bytes());
             let caller = config.identity.authenticate(auth)?;
             ctx.tenant = Some(caller.tenant.clone());
             ctx.tier = Some(caller.tier.clone());
@@ -137,22 +128,22 @@ async fn route(
                     let body = body::read_limited(session, config.server.body_limit).await?;
                     forward::serve(state, config, session, ctx, endpoint, &caller, &body).await
                 }
-                Target::Health | Target::Ready | Target::Metrics => Ok(()),
+                Target::Health | Target::Ready | Target::Metrics | Target::AdminUser(_) | Target::AdminTop => Ok(()),
             }
         }
     }
 }
 
 fn classify(path: &str, config: &crate::config::Config, admin_only: bool) -> Option<Target> {
-    let path = if path.len() > 1 {
-        path.trim_end_matches('/')
-    } else {
-        path
-    };
+    let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
     match path {
         "/healthz" => return Some(Target::Health),
         "/readyz" => return Some(Target::Ready),
         "/metrics" if admin_only || config.metrics.enabled => return Some(Target::Metrics),
+        "/admin/usage" => return Some(Target::AdminTop),
+        _ if path.starts_with("/admin/usage/") => {
+            return Some(Target::AdminUser(percent_decode(&path["/admin/usage/".len()..])))
+        }
         _ if admin_only => return None,
         "/v1/chat/completions" => return Some(Target::Model(Endpoint::ChatCompletions)),
         "/v1/embeddings" => return Some(Target::Model(Endpoint::Embeddings)),
@@ -167,15 +158,12 @@ fn classify(path: &str, config: &crate::config::Config, admin_only: bool) -> Opt
     config
         .passthrough
         .iter()
-        .position(|p| {
-            path == p.path_prefix
-                || path.starts_with(&format!("{}/", p.path_prefix.trim_end_matches('/')))
-        })
+        .position(|p| path == p.path_prefix || path.starts_with(&format!("{}/", p.path_prefix.trim_end_matches('/'))))
         .map(Target::Passthrough)
 }
 
 /// Model ids may contain `/` or `@` percent-encoded by SDKs.
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     fn hex(b: u8) -> Option<u8> {
         (b as char).to_digit(16).map(|d| d as u8)
     }
@@ -217,11 +205,7 @@ fn request_id(session: &Session) -> String {
     }
     let mut id = String::with_capacity(36);
     id.push_str("req_");
-    id.push_str(
-        uuid::Uuid::new_v4()
-            .simple()
-            .encode_lower(&mut uuid::Uuid::encode_buffer()),
-    );
+    id.push_str(uuid::Uuid::new_v4().simple().encode_lower(&mut uuid::Uuid::encode_buffer()));
     id
 }
 

@@ -27,13 +27,12 @@ pub async fn serve(
     let req = session.req_header();
     let path_and_query = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let rest = path_and_query.strip_prefix("/v1").unwrap_or(path_and_query);
-    let method = reqwest::Method::from_bytes(req.method.as_str().as_bytes()).map_err(|_| {
-        GatewayError::MethodNotAllowed {
+    let method =
+        reqwest::Method::from_bytes(req.method.as_str().as_bytes()).map_err(|_| GatewayError::MethodNotAllowed {
             method: req.method.to_string(),
             path: req.uri.path().to_string(),
             allowed: "GET, POST",
-        }
-    })?;
+        })?;
     let mut builder = provider
         .client
         .request(method, format!("{}{}", provider.base_url, rest))
@@ -61,8 +60,7 @@ pub async fn serve(
     let status = resp.status().as_u16();
     if status == 401 || status == 403 {
         ctx.upstream_elapsed = Some(started.elapsed());
-        let err =
-            sluice_providers::translate_error(sluice_providers::Protocol::OpenAi, status, b"");
+        let err = sluice_providers::translate_error(sluice_providers::Protocol::OpenAi, status, b"");
         return Err(GatewayError::Upstream(err));
     }
     let content_type = resp
@@ -71,20 +69,13 @@ pub async fn serve(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json")
         .to_string();
-    let mut h = respond::header(status, ctx, "application/json")
-        .map_err(|e| GatewayError::Internal(e.to_string()))?;
-    h.insert_header("content-type", content_type)
-        .map_err(|e| GatewayError::Internal(e.to_string()))?;
+    let mut h = respond::header(status, ctx, "application/json").map_err(|e| GatewayError::Internal(e.to_string()))?;
+    h.insert_header("content-type", content_type).map_err(|e| GatewayError::Internal(e.to_string()))?;
     if !session.is_http2() {
-        h.insert_header("transfer-encoding", "chunked")
-            .map_err(|e| GatewayError::Internal(e.to_string()))?;
+        h.insert_header("transfer-encoding", "chunked").map_err(|e| GatewayError::Internal(e.to_string()))?;
     }
     ctx.status = status;
-    if session
-        .write_response_header(Box::new(h), false)
-        .await
-        .is_err()
-    {
+    if session.write_response_header(Box::new(h), false).await.is_err() {
         ctx.stream_abort = Some(StreamAbort::ClientGone);
         return Ok(());
     }
@@ -99,11 +90,7 @@ pub async fn serve(
                 break;
             }
             Some(Ok(Some(chunk))) => {
-                if session
-                    .write_response_body(Some(chunk), false)
-                    .await
-                    .is_err()
-                {
+                if session.write_response_body(Some(chunk), false).await.is_err() {
                     ctx.stream_abort = Some(StreamAbort::ClientGone);
                     break;
                 }

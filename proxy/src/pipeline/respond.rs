@@ -14,11 +14,7 @@ use crate::error::GatewayError;
 pub type WriteResult = pingora::Result<()>;
 
 /// A response header with the headers every Sluice response carries.
-pub fn header(
-    status: u16,
-    ctx: &RequestContext,
-    content_type: &'static str,
-) -> pingora::Result<ResponseHeader> {
+pub fn header(status: u16, ctx: &RequestContext, content_type: &'static str) -> pingora::Result<ResponseHeader> {
     let mut h = ResponseHeader::build(status, Some(8))?;
     h.insert_header("content-type", content_type)?;
     h.insert_header("x-request-id", ctx.request_id.as_str())?;
@@ -44,11 +40,7 @@ pub async fn json(
 }
 
 /// Writes an error in OpenAI shape and records it in the context.
-pub async fn error(
-    session: &mut Session,
-    ctx: &mut RequestContext,
-    err: &GatewayError,
-) -> WriteResult {
+pub async fn error(session: &mut Session, ctx: &mut RequestContext, err: &GatewayError) -> WriteResult {
     ctx.record_error(err);
     if matches!(err, GatewayError::Internal(_)) {
         tracing::error!(request_id = %ctx.request_id, error = ?err, "internal error");
@@ -56,10 +48,7 @@ pub async fn error(
     let mut h = header(err.status(), ctx, "application/json")?;
     let body = err.body();
     h.insert_header("content-length", body.len())?;
-    h.insert_header(
-        "x-should-retry",
-        if err.should_retry() { "true" } else { "false" },
-    )?;
+    h.insert_header("x-should-retry", if err.should_retry() { "true" } else { "false" })?;
     match err {
         GatewayError::Upstream(_)
         | GatewayError::UpstreamUnreachable { .. }
@@ -68,11 +57,26 @@ pub async fn error(
         | GatewayError::NoCandidate(_) => {
             h.insert_header("x-sluice-error-source", "upstream")?;
         }
+        GatewayError::Refused { refusal, .. } => {
+            h.insert_header("x-sluice-error-source", "policy")?;
+            h.insert_header("x-sluice-refusal", refusal_label(refusal))?;
+        }
         GatewayError::MethodNotAllowed { allowed, .. } => {
             h.insert_header("allow", *allowed)?;
             h.insert_header("x-sluice-error-source", "gateway")?;
         }
         _ => h.insert_header("x-sluice-error-source", "gateway")?,
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    if let Some(wait) = err.retry_after(now) {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        h.insert_header("retry-after", secs.max(1).to_string())?;
+        h.insert_header("retry-after-ms", wait.as_millis().to_string())?;
+    }
+    if let Some(rate) = &ctx.rate {
+        for (name, value) in crate::accounting::headers::rate_limit_headers(rate) {
+            h.insert_header(name, value)?;
+        }
     }
     if matches!(err, GatewayError::BodyTooLarge { .. }) {
         // The rest of the body is unread: do not reuse the connection.
@@ -81,6 +85,17 @@ pub async fn error(
     }
     session.write_response_header(Box::new(h), false).await?;
     session.write_response_body(Some(body), true).await
+}
+
+fn refusal_label(r: &sluice_policies::store::Refusal) -> &'static str {
+    use sluice_policies::store::{RateKind, Refusal};
+    match r {
+        Refusal::QuotaExhausted { .. } => "quota",
+        Refusal::TenantQuotaExhausted { .. } => "tenant_quota",
+        Refusal::RateLimited { kind: RateKind::Requests, .. } => "requests_per_minute",
+        Refusal::RateLimited { kind: RateKind::Tokens, .. } => "tokens_per_minute",
+        Refusal::TooLarge { .. } => "too_large",
+    }
 }
 
 /// Writes the header of an SSE response.

@@ -2,14 +2,11 @@
 //! come from config (anything else is `other`), status is a class. Never a user, key or request id.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Latency buckets in seconds (few, explicit).
-const LATENCY_BUCKETS: &[f64] = &[
-    0.001, 0.005, 0.025, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0,
-];
+const LATENCY_BUCKETS: &[f64] = &[0.001, 0.005, 0.025, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0];
 /// Gateway overhead buckets in seconds: sub-millisecond resolution.
 const OVERHEAD_BUCKETS: &[f64] = &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05];
 
@@ -28,8 +25,30 @@ pub struct Metrics {
     pub overhead: HistogramVec,
     /// `sluice_time_to_first_byte_seconds{endpoint, provider}`: for streams.
     pub time_to_first_byte: HistogramVec,
-    /// `sluice_tokens_total{model, kind}`: prompt / completion tokens.
+    /// `sluice_tokens_total{tier, tenant, model, kind}`: prompt / completion / cached / reasoning.
     pub tokens: IntCounterVec,
+    /// `sluice_cost_usd_total{tier, tenant, model}` from the price table.
+    pub cost: prometheus::CounterVec,
+    /// `sluice_refusals_total{reason}`: requests Sluice's own policies refused.
+    pub refusals: IntCounterVec,
+    /// `sluice_store_errors_total{backend, op}`: quota store calls that failed.
+    pub store_errors: IntCounterVec,
+    /// `sluice_store_fail_open_total`: requests let through by the fail-open outage policy.
+    pub store_fail_open: IntCounter,
+    /// `sluice_pending_settlements`: settlements waiting for the store.
+    pub pending_settlements: IntGauge,
+    /// `sluice_quota_users{tier, band}`: users this month by share of quota used.
+    pub quota_users: IntGaugeVec,
+    /// `sluice_tenant_quota_used_ratio{tenant}`: tenant usage / tenant monthly cap.
+    pub tenant_quota_ratio: prometheus::GaugeVec,
+    /// `sluice_ledger_records_total{outcome}`: delivered, spooled, replayed, duplicates_skipped.
+    pub ledger_records: IntCounterVec,
+    /// `sluice_ledger_spool_bytes`.
+    pub ledger_spool_bytes: IntGauge,
+    /// `sluice_ledger_lag_seconds`: age of the oldest undelivered record.
+    pub ledger_lag: prometheus::Gauge,
+    /// `sluice_store_up{backend}`: 1 when the last store call succeeded.
+    pub store_up: IntGaugeVec,
     /// `sluice_upstream_auth_failures_total{provider}`: the upstream rejected Sluice's own key.
     pub upstream_auth_failures: IntCounterVec,
     /// `sluice_config_reloads_total{result}`.
@@ -50,24 +69,17 @@ impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new();
-        let counter =
-            |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
-                let c = IntCounterVec::new(Opts::new(name, help), labels)?;
-                registry.register(Box::new(c.clone()))?;
-                Ok(c)
-            };
-        let histogram = |name: &str,
-                         help: &str,
-                         labels: &[&str],
-                         buckets: &[f64]|
-         -> Result<HistogramVec, prometheus::Error> {
-            let h = HistogramVec::new(
-                HistogramOpts::new(name, help).buckets(buckets.to_vec()),
-                labels,
-            )?;
-            registry.register(Box::new(h.clone()))?;
-            Ok(h)
+        let counter = |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
+            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
         };
+        let histogram =
+            |name: &str, help: &str, labels: &[&str], buckets: &[f64]| -> Result<HistogramVec, prometheus::Error> {
+                let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets.to_vec()), labels)?;
+                registry.register(Box::new(h.clone()))?;
+                Ok(h)
+            };
         let requests = counter(
             "sluice_requests_total",
             "Requests answered, by endpoint, public model, provider and status class.",
@@ -104,9 +116,54 @@ impl Metrics {
         )?;
         let tokens = counter(
             "sluice_tokens_total",
-            "Tokens billed, by public model and kind (prompt, completion).",
-            &["model", "kind"],
+            "Tokens billed, by tier, tenant, public model and kind (prompt, completion, cached, reasoning).",
+            &["tier", "tenant", "model", "kind"],
         )?;
+        let cost = prometheus::CounterVec::new(
+            Opts::new("sluice_cost_usd_total", "Cost in USD from the price table, by tier, tenant and public model."),
+            &["tier", "tenant", "model"],
+        )?;
+        registry.register(Box::new(cost.clone()))?;
+        let refusals = counter("sluice_refusals_total", "Requests refused by Sluice's own policies, by reason (quota, tenant_quota, rate_requests, rate_tokens, too_large, model_not_allowed, store_unavailable).", &["reason"])?;
+        let store_errors = counter(
+            "sluice_store_errors_total",
+            "Quota store calls that failed, by backend and operation.",
+            &["backend", "op"],
+        )?;
+        let ledger_records = counter(
+            "sluice_ledger_records_total",
+            "Usage-ledger records by outcome (delivered, spooled, replayed, duplicates_skipped).",
+            &["outcome"],
+        )?;
+        let store_fail_open = IntCounter::new(
+            "sluice_store_fail_open_total",
+            "Requests admitted without the store by the fail-open outage policy.",
+        )?;
+        registry.register(Box::new(store_fail_open.clone()))?;
+        let pending_settlements =
+            IntGauge::new("sluice_pending_settlements", "Quota settlements waiting for the store to come back.")?;
+        registry.register(Box::new(pending_settlements.clone()))?;
+        let quota_users = IntGaugeVec::new(Opts::new("sluice_quota_users", "Users this month by share of their monthly quota used (band: lt50, 50to80, 80to100, exhausted), per tier."), &["tier", "band"])?;
+        registry.register(Box::new(quota_users.clone()))?;
+        let tenant_quota_ratio = prometheus::GaugeVec::new(
+            Opts::new(
+                "sluice_tenant_quota_used_ratio",
+                "Tenant usage this month divided by its monthly token cap (alert at 0.8 and 1).",
+            ),
+            &["tenant"],
+        )?;
+        registry.register(Box::new(tenant_quota_ratio.clone()))?;
+        let ledger_spool_bytes =
+            IntGauge::new("sluice_ledger_spool_bytes", "Bytes of usage records waiting in the local spool for Redis.")?;
+        registry.register(Box::new(ledger_spool_bytes.clone()))?;
+        let ledger_lag =
+            prometheus::Gauge::new("sluice_ledger_lag_seconds", "Age of the oldest usage record not yet delivered.")?;
+        registry.register(Box::new(ledger_lag.clone()))?;
+        let store_up = IntGaugeVec::new(
+            Opts::new("sluice_store_up", "1 when the quota store answered its last call, 0 when it failed."),
+            &["backend"],
+        )?;
+        registry.register(Box::new(store_up.clone()))?;
         let upstream_auth_failures = counter(
             "sluice_upstream_auth_failures_total",
             "Upstream 401/403: Sluice's own provider credentials were rejected.",
@@ -122,26 +179,17 @@ impl Metrics {
             "Streams that did not complete, by reason (client_gone, upstream_error, idle_timeout).",
             &["reason"],
         )?;
-        let config_version = IntGauge::new(
-            "sluice_config_version",
-            "Number of configs applied since start (1 = the initial one).",
-        )?;
+        let config_version =
+            IntGauge::new("sluice_config_version", "Number of configs applied since start (1 = the initial one).")?;
         registry.register(Box::new(config_version.clone()))?;
         let in_flight = IntGauge::new("sluice_in_flight_requests", "Requests being handled now.")?;
         registry.register(Box::new(in_flight.clone()))?;
-        let upstream_requests = IntCounter::new(
-            "sluice_upstream_requests_total",
-            "Calls made to upstream providers.",
-        )?;
+        let upstream_requests = IntCounter::new("sluice_upstream_requests_total", "Calls made to upstream providers.")?;
         registry.register(Box::new(upstream_requests.clone()))?;
-        let build_info = IntGaugeVec::new(
-            Opts::new("sluice_build_info", "Build information; always 1."),
-            &["version"],
-        )?;
+        let build_info =
+            IntGaugeVec::new(Opts::new("sluice_build_info", "Build information; always 1."), &["version"])?;
         registry.register(Box::new(build_info.clone()))?;
-        build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
-            .set(1);
+        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         Ok(Metrics {
             registry,
             requests,
@@ -151,6 +199,17 @@ impl Metrics {
             overhead,
             time_to_first_byte,
             tokens,
+            cost,
+            refusals,
+            store_errors,
+            store_fail_open,
+            pending_settlements,
+            quota_users,
+            tenant_quota_ratio,
+            ledger_records,
+            ledger_spool_bytes,
+            ledger_lag,
+            store_up,
             upstream_auth_failures,
             config_reloads,
             config_version,
@@ -188,11 +247,11 @@ mod tests {
     #[test]
     fn renders_registered_metrics() {
         let m = Metrics::new().unwrap();
-        m.requests
-            .with_label_values(&["chat", "gpt-4o", "openai", "2xx"])
-            .inc();
+        m.requests.with_label_values(&["chat", "gpt-4o", "openai", "2xx"]).inc();
         let text = String::from_utf8(m.render()).unwrap();
-        assert!(text.contains("sluice_requests_total{endpoint=\"chat\",model=\"gpt-4o\",provider=\"openai\",status_class=\"2xx\"} 1"));
+        assert!(text.contains(
+            "sluice_requests_total{endpoint=\"chat\",model=\"gpt-4o\",provider=\"openai\",status_class=\"2xx\"} 1"
+        ));
         assert!(text.contains("sluice_build_info"));
         assert_eq!(status_class(503), "5xx");
     }

@@ -31,14 +31,7 @@ pub async fn send(
         .client
         .post(url)
         .header(http::header::CONTENT_TYPE, "application/json")
-        .header(
-            http::header::ACCEPT,
-            if prepared.stream {
-                "text/event-stream"
-            } else {
-                "application/json"
-            },
-        )
+        .header(http::header::ACCEPT, if prepared.stream { "text/event-stream" } else { "application/json" })
         .header("x-request-id", request_id)
         .body(prepared.body.clone());
     if let Some(auth) = &provider.authorization {
@@ -54,9 +47,7 @@ pub async fn send_request(
     first_byte: Duration,
 ) -> Result<reqwest::Response, GatewayError> {
     match tokio::time::timeout(first_byte, req.send()).await {
-        Err(_) => Err(GatewayError::UpstreamTimeout {
-            provider: provider.to_string(),
-        }),
+        Err(_) => Err(GatewayError::UpstreamTimeout { provider: provider.to_string() }),
         Ok(Err(e)) => Err(transport_error(&e, provider)),
         Ok(Ok(resp)) => Ok(resp),
     }
@@ -66,17 +57,11 @@ pub async fn send_request(
 pub fn transport_error(e: &reqwest::Error, provider: &str) -> GatewayError {
     tracing::warn!(provider, error = %without_url(e), "upstream transport error");
     if e.is_timeout() {
-        GatewayError::UpstreamTimeout {
-            provider: provider.to_string(),
-        }
+        GatewayError::UpstreamTimeout { provider: provider.to_string() }
     } else if e.is_decode() || e.is_body() {
-        GatewayError::UpstreamProtocol {
-            provider: provider.to_string(),
-        }
+        GatewayError::UpstreamProtocol { provider: provider.to_string() }
     } else {
-        GatewayError::UpstreamUnreachable {
-            provider: provider.to_string(),
-        }
+        GatewayError::UpstreamUnreachable { provider: provider.to_string() }
     }
 }
 
@@ -106,30 +91,21 @@ pub async fn next_chunk(
     provider: &str,
 ) -> Result<Option<Bytes>, GatewayError> {
     match tokio::time::timeout(idle, resp.chunk()).await {
-        Err(_) => Err(GatewayError::UpstreamTimeout {
-            provider: provider.to_string(),
-        }),
+        Err(_) => Err(GatewayError::UpstreamTimeout { provider: provider.to_string() }),
         Ok(Err(e)) => Err(transport_error(&e, provider)),
         Ok(Ok(chunk)) => Ok(chunk),
     }
 }
 
 /// Reads a whole (non-streaming) body with the idle timeout between chunks and a size cap.
-pub async fn read_body(
-    resp: &mut reqwest::Response,
-    idle: Duration,
-    provider: &str,
-) -> Result<Bytes, GatewayError> {
-    let mut buf =
-        BytesMut::with_capacity(resp.content_length().unwrap_or(8192).min(1 << 20) as usize);
+pub async fn read_body(resp: &mut reqwest::Response, idle: Duration, provider: &str) -> Result<Bytes, GatewayError> {
+    let mut buf = BytesMut::with_capacity(resp.content_length().unwrap_or(8192).min(1 << 20) as usize);
     while let Some(chunk) = next_chunk(resp, idle, provider).await? {
         if buf.is_empty() && resp.content_length() == Some(chunk.len() as u64) {
             return Ok(chunk);
         }
         if buf.len() + chunk.len() > MAX_UPSTREAM_BODY {
-            return Err(GatewayError::UpstreamProtocol {
-                provider: provider.to_string(),
-            });
+            return Err(GatewayError::UpstreamProtocol { provider: provider.to_string() });
         }
         buf.extend_from_slice(&chunk);
     }
