@@ -24,6 +24,7 @@ pub const BASE_CONFIG: &str = r#"
 [server]
 listen = ["{listen}"]
 threads = 2
+graceful_shutdown_timeout = "10s"
 upgrade_sock = "{dir}/upgrade.sock"
 
 [timeouts]
@@ -267,6 +268,11 @@ impl Gateway {
         let pid = self.child.as_ref().unwrap().id();
         let ok = Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).status().unwrap().success();
         assert!(ok);
+    }
+
+    /// Whether the sluice process has exited.
+    pub fn exited(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_some())
     }
 
     /// The sluice metrics text.

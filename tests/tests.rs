@@ -25,6 +25,8 @@ mod quota;
 mod redis_store;
 // Hot reload: routes swap under a live stream, invalid files are rejected.
 mod reload;
+// Graceful shutdown: streams drain, the ledger is flushed.
+mod shutdown;
 // The official OpenAI SDKs (Python and Node) against Sluice.
 mod sdk;
 // SSE: chunk-by-chunk relay, usage chunk handling, mid-stream failures, client disconnects.

@@ -107,8 +107,10 @@ fn serve(path: PathBuf, opts: RunOptions) -> anyhow::Result<()> {
     let accounting = std::sync::Arc::new(runtime.block_on(sluice::accounting::connect(&config))?);
     let state = AppState::new(config, Some(path), accounting)?;
     server::spawn_state_tasks(&runtime, &state);
+    let signals = server::DrainingSignals { state: state.clone() };
     let server = server::build(state, opts)?;
-    server.run_forever()
+    server.run(pingora::server::RunArgs { shutdown_signal: Box::new(signals) });
+    std::process::exit(0)
 }
 
 fn init_logging(level: &str) {

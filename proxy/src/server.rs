@@ -38,7 +38,9 @@ pub fn build(state: Arc<AppState>, opts: RunOptions) -> anyhow::Result<Server> {
     let conf = ServerConf {
         threads: s.threads,
         grace_period_seconds: Some(s.grace_period.as_secs()),
-        graceful_shutdown_timeout_seconds: Some(s.graceful_shutdown_timeout.as_secs()),
+        // Sluice drains before Pingora shuts its runtimes (DrainingSignals); this only bounds the
+        // runtime shutdown itself.
+        graceful_shutdown_timeout_seconds: Some(5),
         upgrade_sock: s.upgrade_sock.clone(),
         pid_file: format!("{}.pid", s.upgrade_sock.trim_end_matches(".sock")),
         daemon: opts.daemon,
@@ -94,6 +96,54 @@ pub const REPORT_REFRESH: Duration = Duration::from_secs(15);
 pub fn spawn_state_tasks(runtime: &tokio::runtime::Runtime, state: &Arc<AppState>) {
     runtime.spawn(state.accounting.clone().retry_pending(state.metrics.clone(), SETTLE_RETRY));
     runtime.spawn(crate::accounting::reports::refresh_loop(state.clone(), REPORT_REFRESH));
+}
+
+/// Sluice's own signal handling for Pingora. On SIGTERM it first *drains*: `/readyz` turns 503,
+/// responses close their connections, and it waits until no request is in flight (bounded by
+/// `server.graceful_shutdown_timeout`), then flushes the usage ledger — and only then lets
+/// Pingora stop its listeners and runtimes (Pingora drops in-flight tasks when it shuts its
+/// runtimes down, so the drain must happen before). SIGQUIT hands the listeners to a new process
+/// (zero-downtime upgrade; in-flight requests then run for `server.grace_period`); SIGINT stops
+/// fast after a short ledger flush.
+pub struct DrainingSignals {
+    /// Shared state: in-flight gauge, ledger, drain flag.
+    pub state: Arc<AppState>,
+}
+
+#[async_trait]
+impl pingora::server::ShutdownSignalWatch for DrainingSignals {
+    async fn recv(&self) -> pingora::server::ShutdownSignal {
+        use pingora::server::ShutdownSignal;
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut quit), Ok(mut int)) =
+            (signal(SignalKind::terminate()), signal(SignalKind::quit()), signal(SignalKind::interrupt()))
+        else {
+            tracing::error!("cannot install signal handlers; stopping");
+            return ShutdownSignal::FastShutdown;
+        };
+        tokio::select! {
+            _ = quit.recv() => return ShutdownSignal::GracefulUpgrade,
+            _ = int.recv() => {
+                self.state.accounting.ledger.close(Duration::from_secs(2)).await;
+                return ShutdownSignal::FastShutdown;
+            }
+            _ = term.recv() => {}
+        }
+        let window = self.state.config().server.graceful_shutdown_timeout;
+        tracing::info!(in_flight = self.state.metrics.in_flight.get(), ?window, "SIGTERM: draining in-flight requests");
+        self.state.start_draining();
+        let deadline = tokio::time::Instant::now() + window;
+        while self.state.metrics.in_flight.get() > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(in_flight = self.state.metrics.in_flight.get(), "drain window over; cutting the rest");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.state.accounting.ledger.close(Duration::from_secs(10)).await;
+        tracing::info!(stats = ?self.state.accounting.ledger.stats(), "drained; usage ledger flushed");
+        ShutdownSignal::GracefulTerminate
+    }
 }
 
 /// On shutdown: waits for in-flight requests to finish (bounded by the drain window), then

@@ -20,6 +20,7 @@ pub struct AppState {
     /// Quota store and usage ledger.
     pub accounting: Arc<Accounting>,
     access_log: AtomicBool,
+    draining: AtomicBool,
 }
 
 impl AppState {
@@ -38,6 +39,7 @@ impl AppState {
             metrics: Arc::new(metrics),
             accounting,
             access_log,
+            draining: AtomicBool::new(false),
         }))
     }
 
@@ -49,6 +51,16 @@ impl AppState {
     /// Whether access-log lines are written (follows the config on reload).
     pub fn access_log_enabled(&self) -> bool {
         self.access_log.load(Ordering::Relaxed)
+    }
+
+    /// Shutdown has begun: readiness fails and connections are not kept alive.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     /// Applies the reload-able process-wide switches of a new config.

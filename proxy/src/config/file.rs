@@ -165,9 +165,9 @@ pub struct ServerFile {
     pub h2c: Option<bool>,
     /// Largest accepted request body, in bytes.
     pub body_limit_bytes: Option<usize>,
-    /// How long a terminating process keeps accepting before draining. Restart-only.
+    /// After SIGQUIT (upgrade hand-over), how long in-flight requests may still run. Restart-only.
     pub grace_period: Option<String>,
-    /// How long in-flight requests (streams) may run after shutdown starts. Restart-only.
+    /// Longest SIGTERM drain: in-flight requests and streams finish, then the ledger is flushed. Restart-only.
     pub graceful_shutdown_timeout: Option<String>,
     /// TLS termination. Restart-only.
     pub tls: Option<TlsFile>,

@@ -17,10 +17,18 @@ pub async fn health(session: &mut Session, ctx: &mut RequestContext) -> Result<(
     Ok(())
 }
 
-/// `GET /readyz`: a config is loaded and at least one model has a candidate.
-pub async fn ready(session: &mut Session, ctx: &mut RequestContext, config: &Config) -> Result<(), GatewayError> {
+/// `GET /readyz`: a config is loaded, at least one model has a candidate, and the process is not
+/// shutting down.
+pub async fn ready(
+    session: &mut Session,
+    ctx: &mut RequestContext,
+    config: &Config,
+    draining: bool,
+) -> Result<(), GatewayError> {
     let routes = config.models.values().filter(|m| !m.candidates.is_empty()).count();
-    let (status, body) = if routes > 0 {
+    let (status, body) = if draining {
+        (503, r#"{"status":"draining"}"#.to_string())
+    } else if routes > 0 {
         (200, format!(r#"{{"status":"ready","models":{routes}}}"#))
     } else {
         (503, r#"{"status":"not_ready","reason":"no model routes with upstream candidates"}"#.to_string())

@@ -50,6 +50,10 @@ pub async fn handle(state: &AppState, session: &mut Session, ctx: &mut RequestCo
     ctx.request_id = request_id(session);
     let config = state.config();
     session.set_write_timeout(Some(config.timeouts.downstream_write));
+    if state.is_draining() {
+        // Shutting down: finish this request, then close the connection.
+        session.set_keepalive(None);
+    }
     let result = route(state, &config, session, ctx, admin_only).await;
     if let Err(err) = result {
         // A failed write means the client is gone; there is nobody left to tell.
@@ -87,7 +91,7 @@ async fn route(
         Target::Ready => {
             ctx.quiet = true;
             ctx.endpoint = EndpointLabel::Internal;
-            endpoints::ready(session, ctx, config).await
+            endpoints::ready(session, ctx, config, state.is_draining()).await
         }
         Target::Metrics => {
             ctx.quiet = true;
