@@ -26,6 +26,7 @@ export CLOUDFLARE_ACCOUNT_ID="test-account"
 export CLOUDFLARE_API_TOKEN="cf-mock-upstream"
 export SLUICE_APP_KEY="${SLUICE_APP_KEY:-sk-sluice-demo-key}"
 export SLUICE_LISTEN="${SLUICE_LISTEN:-127.0.0.1:8080}"
+export SLUICE_ADMIN_KEY="${SLUICE_ADMIN_KEY:-sk-sluice-demo-admin-key}"
 
 cat <<EOT
 Sluice demo: gateway on http://$SLUICE_LISTEN, mock upstream on $mock_url (no internet needed).
@@ -42,5 +43,7 @@ Gateway key: $SLUICE_APP_KEY
   python3 -c 'from openai import OpenAI; c = OpenAI(base_url="http://$SLUICE_LISTEN/v1", api_key="$SLUICE_APP_KEY"); print(c.embeddings.create(model="text-embedding-3-small", input="hi").data[0].embedding[:4])'
 
 Metrics: curl -s http://$SLUICE_LISTEN/metrics | grep sluice_requests_total
+Usage:   curl -s http://$SLUICE_LISTEN/admin/usage/chat-app -H "Authorization: Bearer $SLUICE_ADMIN_KEY"
+Ledger:  tail -f sluice-ledger.jsonl
 EOT
 target/release/sluice serve --config config.toml
