@@ -47,14 +47,7 @@ impl AttemptPlan {
     /// A plan for `candidates` candidates sharing `budget` attempts in total (typically
     /// `1 + max_retries` of the route). A budget smaller than the chain simply stops early.
     pub fn new(budget: u32, candidates: usize) -> Self {
-        AttemptPlan {
-            budget,
-            used: 0,
-            skipped: vec![false; candidates],
-            current: None,
-            first_tried: None,
-            done: false,
-        }
+        AttemptPlan { budget, used: 0, skipped: vec![false; candidates], current: None, first_tried: None, done: false }
     }
 
     /// Marks `candidate` as ineligible (its breaker is open, its context window or output limit

@@ -116,9 +116,13 @@ impl Default for BreakerConfig {
 #[derive(Clone, Copy, Debug)]
 enum State {
     Closed,
-    Open { until: Instant },
+    Open {
+        until: Instant,
+    },
     /// `probe_since` is when the outstanding probe was admitted (`None`: no probe out).
-    HalfOpen { probe_since: Option<Instant> },
+    HalfOpen {
+        probe_since: Option<Instant>,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -231,7 +235,7 @@ impl Breaker {
         while self.window.front().is_some_and(|b| now.saturating_duration_since(b.start) >= window) {
             self.window.pop_front();
         }
-        if !self.window.back().is_some_and(|b| now.saturating_duration_since(b.start) < width) {
+        if self.window.back().is_none_or(|b| now.saturating_duration_since(b.start) >= width) {
             self.window.push_back(Bucket { start: now, ok: 0, failed: 0 });
         }
         if let Some(bucket) = self.window.back_mut() {
@@ -244,7 +248,8 @@ impl Breaker {
     }
 
     fn ratio_exceeded(&self, trigger: &RatioTrigger) -> bool {
-        let (ok, failed) = self.window.iter().fold((0u64, 0u64), |(o, f), b| (o + u64::from(b.ok), f + u64::from(b.failed)));
+        let (ok, failed) =
+            self.window.iter().fold((0u64, 0u64), |(o, f), b| (o + u64::from(b.ok), f + u64::from(b.failed)));
         let total = ok + failed;
         total > 0 && total >= u64::from(trigger.min_samples) && failed as f64 >= trigger.ratio * total as f64
     }

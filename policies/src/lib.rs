@@ -5,6 +5,11 @@
 //! boundary). Policies take `now` as an argument where they can, so they are testable without real
 //! time.
 
+pub mod attempts;
+pub mod breaker;
 pub mod ledger;
+pub mod outcome;
+pub mod pacing;
 pub mod quota;
+pub mod retry;
 pub mod store;

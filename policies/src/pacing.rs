@@ -184,8 +184,10 @@ impl State {
         self.time_gate(now).map_or(Duration::ZERO, |t| t - now).max(Duration::from_secs(1))
     }
 
-    /// Hands capacity to waiters, round-robin across tenants. Returns whether waiters remain after
-    /// at least one grant, i.e. whether they must be woken to look at the new state.
+    /// Hands capacity to waiters, round-robin across tenants. Returns whether the remaining
+    /// waiters must be woken: only when these grants closed the time gate (the pace's burst ran
+    /// out), since a waiter that last saw it open set no timer. Concurrency alone never needs a
+    /// wake-up: the next dropped permit pumps again.
     fn pump(&mut self, shared: &Arc<Shared>, now: Instant) -> bool {
         let mut granted = false;
         while self.queued > 0 && self.can_grant(now) {
@@ -206,7 +208,7 @@ impl State {
                 }
             }
         }
-        granted && self.queued > 0
+        granted && self.queued > 0 && self.time_gate(now).is_some()
     }
 
     fn remove(&mut self, id: u64) -> bool {

@@ -225,7 +225,8 @@ mod tests {
         for s in [400, 404, 409, 413, 422] {
             assert_eq!(decide(&p, 0, Outcome::status(s)), RetryDecision::GiveUp, "status {s}");
         }
-        let with_retry_after = Outcome::Status { status: 400, retryable_code: false, out_of_credit: false, retry_after: Some(secs(1)) };
+        let with_retry_after =
+            Outcome::Status { status: 400, retryable_code: false, out_of_credit: false, retry_after: Some(secs(1)) };
         assert_eq!(decide(&p, 0, with_retry_after), RetryDecision::GiveUp);
     }
 
@@ -249,16 +250,21 @@ mod tests {
     #[test]
     fn retry_after_is_honoured_and_capped() {
         let p = RetryPolicy::default();
-        let o = |ra| Outcome::Status { status: 429, retryable_code: false, out_of_credit: false, retry_after: Some(ra) };
+        let o =
+            |ra| Outcome::Status { status: 429, retryable_code: false, out_of_credit: false, retry_after: Some(ra) };
         assert_eq!(decide(&p, 0, o(secs(2))), RetryDecision::Retry { after: secs(2) });
-        assert_eq!(decide(&p, 2, o(Duration::from_millis(150))), RetryDecision::Retry { after: Duration::from_millis(150) });
+        assert_eq!(
+            decide(&p, 2, o(Duration::from_millis(150))),
+            RetryDecision::Retry { after: Duration::from_millis(150) }
+        );
         assert_eq!(decide(&p, 0, o(secs(60))), RetryDecision::Retry { after: secs(10) }, "capped");
     }
 
     #[test]
     fn the_deadline_is_never_passed() {
         let p = RetryPolicy::default();
-        let ra = Outcome::Status { status: 503, retryable_code: false, out_of_credit: false, retry_after: Some(secs(5)) };
+        let ra =
+            Outcome::Status { status: 503, retryable_code: false, out_of_credit: false, retry_after: Some(secs(5)) };
         assert_eq!(p.decide(0, &ra, secs(6), &mut || 0.0), RetryDecision::Retry { after: secs(5) });
         assert_eq!(p.decide(0, &ra, secs(5), &mut || 0.0), RetryDecision::NextCandidate);
         let o = Outcome::status(503);
