@@ -52,28 +52,42 @@ api_key = "${TEST_CF_KEY}"
 context_window = 128000
 max_output_tokens = 16384
 candidates = [{ provider = "openai", model = "gpt-4o" }]
+retry = { initial_backoff = "10ms", max_backoff = "40ms" }
+breaker = { consecutive_failures = 0, failure_ratio = 0 }
 
 [models."gpt-4o-mini"]
 candidates = [{ provider = "openai", model = "gpt-4o-mini" }]
+retry = { initial_backoff = "10ms", max_backoff = "40ms" }
+breaker = { consecutive_failures = 0, failure_ratio = 0 }
 
 [models."llama-3.1-8b"]
 candidates = [{ provider = "workers-ai", model = "@cf/meta/llama-3.1-8b-instruct" }]
+retry = { initial_backoff = "10ms", max_backoff = "40ms" }
+breaker = { consecutive_failures = 0, failure_ratio = 0 }
 
 [models."llama-compat"]
 candidates = [{ provider = "workers-ai", model = "@cf/meta/llama-3.3-70b-instruct-fp8-fast", api = "openai" }]
+retry = { initial_backoff = "10ms", max_backoff = "40ms" }
+breaker = { consecutive_failures = 0, failure_ratio = 0 }
 
 [models."text-embedding-3-small"]
 kind = "embeddings"
 dimensions = 768
 candidates = [{ provider = "workers-ai", model = "@cf/baai/bge-base-en-v1.5" }]
+retry = { initial_backoff = "10ms", max_backoff = "40ms" }
+breaker = { consecutive_failures = 0, failure_ratio = 0 }
 
 [models."text-embedding-3-large"]
 kind = "embeddings"
 candidates = [{ provider = "openai", model = "text-embedding-3-large" }]
+retry = { initial_backoff = "10ms", max_backoff = "40ms" }
+breaker = { consecutive_failures = 0, failure_ratio = 0 }
 
 [models."bge-compat"]
 kind = "embeddings"
 candidates = [{ provider = "workers-ai", model = "@cf/baai/bge-base-en-v1.5", api = "openai" }]
+retry = { initial_backoff = "10ms", max_backoff = "40ms" }
+breaker = { consecutive_failures = 0, failure_ratio = 0 }
 
 [admin]
 key = "${TEST_ADMIN_KEY}"

@@ -111,6 +111,23 @@ pub enum GatewayError {
     /// The route has no usable candidate.
     #[error("No upstream is available for model `{0}`.")]
     NoCandidate(String),
+    /// Every candidate's circuit breaker is open.
+    #[error("Every upstream for model `{model}` is cooling down after failures. Retry after the cool-down.")]
+    AllCoolingDown {
+        /// Model.
+        model: String,
+        /// Remaining cool-down of the first candidate to reopen.
+        retry_after: std::time::Duration,
+    },
+    /// The upstream account is at its concurrency or pace limit and the wait queue is full or
+    /// too slow.
+    #[error("The upstream provider `{provider}` is at capacity; the request was not queued. Retry shortly.")]
+    UpstreamBusy {
+        /// Provider.
+        provider: String,
+        /// When a retry may succeed.
+        retry_after: std::time::Duration,
+    },
     /// A Sluice policy refused the request (quota, rate limit).
     #[error("{message}")]
     Refused {
@@ -147,6 +164,8 @@ impl GatewayError {
                 }
             },
             GatewayError::StoreUnavailable => (503, "server_error", Some("usage_store_unavailable"), None, Internal),
+            GatewayError::AllCoolingDown { .. } => (503, "server_error", Some("upstream_cooling_down"), None, Provider),
+            GatewayError::UpstreamBusy { .. } => (503, "server_error", Some("upstream_busy"), None, Provider),
             GatewayError::AdminUnauthorized => (401, "invalid_request_error", Some("invalid_admin_key"), None, Caller),
             GatewayError::Unauthorized(_) => (401, "invalid_request_error", Some("invalid_api_key"), None, Caller),
             GatewayError::MetricsUnauthorized => (401, "invalid_request_error", Some("invalid_api_key"), None, Caller),
@@ -209,6 +228,9 @@ impl GatewayError {
                 Refusal::TooLarge { .. } => None,
             },
             GatewayError::StoreUnavailable => Some(std::time::Duration::from_secs(1)),
+            GatewayError::AllCoolingDown { retry_after, .. } | GatewayError::UpstreamBusy { retry_after, .. } => {
+                Some(*retry_after)
+            }
             _ => None,
         }
     }

@@ -19,6 +19,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Quota store and usage ledger.
     pub accounting: Arc<Accounting>,
+    /// Circuit breakers by `provider/model` (per instance; survive reloads).
+    pub breakers: sluice_policies::breaker::Breakers,
+    /// Pacers by provider name (survive reloads; reconfigured in place).
+    pacers: std::sync::Mutex<std::collections::HashMap<String, sluice_policies::pacing::Pacer>>,
     access_log: AtomicBool,
     draining: AtomicBool,
 }
@@ -40,6 +44,8 @@ impl AppState {
             accounting,
             access_log,
             draining: AtomicBool::new(false),
+            breakers: sluice_policies::breaker::Breakers::new(),
+            pacers: std::sync::Mutex::new(std::collections::HashMap::new()),
         }))
     }
 
@@ -63,8 +69,26 @@ impl AppState {
         self.draining.load(Ordering::Relaxed)
     }
 
+    /// The pacer of a provider with limits (created on first use, reconfigured when its limits
+    /// change); `None` for providers without limits.
+    pub fn pacer(&self, provider: &crate::config::Provider) -> Option<sluice_policies::pacing::Pacer> {
+        let config = provider.pacing.clone()?;
+        let mut pacers = self.pacers.lock().ok()?;
+        let pacer =
+            pacers.entry(provider.name.clone()).or_insert_with(|| sluice_policies::pacing::Pacer::new(config.clone()));
+        Some(pacer.clone())
+    }
+
     /// Applies the reload-able process-wide switches of a new config.
     pub fn apply(&self, config: &Config) {
         self.access_log.store(config.log.access_log, Ordering::Relaxed);
+        // Pacers keep their in-flight count and queue; only their limits change.
+        if let Ok(pacers) = self.pacers.lock() {
+            for (name, pacer) in pacers.iter() {
+                if let Some(cfg) = config.providers.get(name).and_then(|p| p.pacing.clone()) {
+                    pacer.reconfigure(cfg);
+                }
+            }
+        }
     }
 }

@@ -9,14 +9,17 @@ use std::time::Duration;
 use bytes::Bytes;
 use sluice_providers::Protocol;
 
-use super::file::{ConfigFile, ModelFile, ProviderFile};
+use super::file::{BreakerFile, ConfigFile, ModelFile, ProviderFile, RetryFile};
 use super::{
     Backend, Candidate, Config, LedgerSettings, LogSettings, MetricsSettings, ModelKind, ModelRoute, OutagePolicy,
     Passthrough, Price, Problems, Provider, ProviderKind, QuotaSettings, Secret, ServerSettings, StoreSettings,
     TenantSettings, Tier, Timeouts, TlsSettings,
 };
 use crate::identity;
+use sluice_policies::breaker::{BreakerConfig, RatioTrigger};
+use sluice_policies::pacing::{PacerConfig, Rate};
 use sluice_policies::quota::Limits;
+use sluice_policies::retry::RetryPolicy;
 
 /// Default body limit: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -372,7 +375,29 @@ fn provider(
             return None;
         }
     };
-    Some(Provider { name: name.to_string(), kind: kind?, base_url, authorization, client })
+    let pacing = pacing(name, p, problems);
+    Some(Provider { name: name.to_string(), kind: kind?, base_url, authorization, client, pacing })
+}
+
+/// `None` when the provider has no concurrency or rate limit (requests never queue).
+fn pacing(name: &str, p: &ProviderFile, problems: &mut Problems) -> Option<PacerConfig> {
+    let path = format!("providers.{name}");
+    if p.max_concurrency == Some(0) {
+        problems.push(format!("{path}.max_concurrency"), "must be at least 1 (leave it out for unlimited)");
+    }
+    if p.requests_per_minute == Some(0) {
+        problems.push(format!("{path}.requests_per_minute"), "must be at least 1 (leave it out for unlimited)");
+    }
+    if p.max_concurrency.is_none() && p.requests_per_minute.is_none() {
+        return None;
+    }
+    let defaults = PacerConfig::default();
+    Some(PacerConfig {
+        max_concurrent: p.max_concurrency,
+        rate: p.requests_per_minute.map(|n| Rate { burst: n, per: Duration::from_secs(60) }),
+        max_queue: p.queue_length.unwrap_or(defaults.max_queue),
+        max_wait: duration(&p.queue_timeout, &format!("{path}.queue_timeout"), defaults.max_wait, problems),
+    })
 }
 
 type ClientKey = (Duration, usize, Option<String>);
@@ -460,7 +485,19 @@ fn model_route(
                 continue;
             }
         };
-        candidates.push(Candidate { provider: provider.clone(), model: c.model.clone(), protocol });
+        candidates.push(Candidate {
+            provider: provider.clone(),
+            model: c.model.clone(),
+            protocol,
+            context_window: c.context_window.or(m.context_window),
+            breaker_key: format!("{}/{}", provider.name, c.model),
+        });
+    }
+    let retry = retry_policy(&path, m.retry.as_ref(), problems);
+    let breaker = breaker_config(&path, m.breaker.as_ref(), problems);
+    let max_attempts = m.max_attempts.unwrap_or(1 + retry.max_retries);
+    if max_attempts == 0 {
+        problems.push(format!("{path}.max_attempts"), "must be at least 1");
     }
     Some(ModelRoute {
         name: name.to_string(),
@@ -470,7 +507,56 @@ fn model_route(
         dimensions: m.dimensions,
         owned_by: m.owned_by.clone(),
         candidates,
+        retry,
+        breaker,
+        max_attempts,
+        first_byte_deadline: duration(
+            &m.first_byte_deadline,
+            &format!("{path}.first_byte_deadline"),
+            Duration::from_secs(30),
+            problems,
+        ),
+        allow_fallback: m.allow_fallback.unwrap_or(kind == ModelKind::Chat),
     })
+}
+
+fn retry_policy(path: &str, r: Option<&RetryFile>, problems: &mut Problems) -> RetryPolicy {
+    let d = RetryPolicy::default();
+    let Some(r) = r else { return d };
+    let path = format!("{path}.retry");
+    RetryPolicy {
+        max_retries: r.max_retries.unwrap_or(d.max_retries),
+        initial: duration(&r.initial_backoff, &format!("{path}.initial_backoff"), d.initial, problems),
+        max_delay: duration(&r.max_backoff, &format!("{path}.max_backoff"), d.max_delay, problems),
+        retry_after_cap: duration(&r.retry_after_cap, &format!("{path}.retry_after_cap"), d.retry_after_cap, problems),
+    }
+}
+
+fn breaker_config(path: &str, b: Option<&BreakerFile>, problems: &mut Problems) -> BreakerConfig {
+    let d = BreakerConfig::default();
+    let Some(b) = b else { return d };
+    let path = format!("{path}.breaker");
+    let ratio = b.failure_ratio.unwrap_or(0.5);
+    if !(0.0..=1.0).contains(&ratio) {
+        problems.push(format!("{path}.failure_ratio"), "must be between 0 and 1 (0 switches the ratio trigger off)");
+    }
+    if b.min_samples == Some(0) {
+        problems.push(format!("{path}.min_samples"), "must be at least 1");
+    }
+    let rd = RatioTrigger::default();
+    BreakerConfig {
+        consecutive_failures: match b.consecutive_failures {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None => d.consecutive_failures,
+        },
+        failure_ratio: (ratio > 0.0).then(|| RatioTrigger {
+            ratio,
+            min_samples: b.min_samples.unwrap_or(rd.min_samples),
+            window: duration(&b.window, &format!("{path}.window"), rd.window, problems),
+        }),
+        cool_down: duration(&b.cool_down, &format!("{path}.cool_down"), d.cool_down, problems),
+    }
 }
 
 fn render_models(models: &BTreeMap<String, ModelFile>) -> Bytes {

@@ -240,6 +240,15 @@ pub struct ProviderFile {
     pub ca_file: Option<String>,
     /// Idle keep-alive connections kept per host.
     pub pool_max_idle_per_host: Option<usize>,
+    /// Requests in flight to this account at once (default: unlimited).
+    pub max_concurrency: Option<usize>,
+    /// Requests per minute to this account: a burst of N refilled evenly (default: unlimited;
+    /// Workers AI allows 300 by default).
+    pub requests_per_minute: Option<u32>,
+    /// Requests that may wait for this account when it is at its limit (default 1024).
+    pub queue_length: Option<usize>,
+    /// Longest wait in that queue (default "10s"); overflow and timeouts answer 503 + retry-after.
+    pub queue_timeout: Option<String>,
 }
 
 /// `[models.NAME]`: a public model and where it is served.
@@ -256,8 +265,49 @@ pub struct ModelFile {
     pub dimensions: Option<u64>,
     /// `owned_by` shown in `/v1/models`.
     pub owned_by: Option<String>,
-    /// Ordered candidates; the first one serves for now.
+    /// Ordered candidates: the first healthy one serves; later ones are fallbacks.
     pub candidates: Vec<CandidateFile>,
+    /// Retries of one candidate before moving to the next.
+    pub retry: Option<RetryFile>,
+    /// Circuit breaker for each (provider, upstream model) of this route.
+    pub breaker: Option<BreakerFile>,
+    /// Attempts per request across retries and fallbacks (default 1 + retry.max_retries).
+    pub max_attempts: Option<u32>,
+    /// Deadline from request start to the answer's first byte, across all attempts (default "30s").
+    pub first_byte_deadline: Option<String>,
+    /// Whether candidates after the first may serve (default: true for chat, false for
+    /// embeddings, since vectors from different models don't mix).
+    pub allow_fallback: Option<bool>,
+}
+
+/// `[models.NAME.retry]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryFile {
+    /// Retries after the first attempt on one candidate (default 3).
+    pub max_retries: Option<u32>,
+    /// First nominal backoff (default "1s"); doubles each retry; equal jitter halves at most.
+    pub initial_backoff: Option<String>,
+    /// Largest nominal backoff (default "8s").
+    pub max_backoff: Option<String>,
+    /// Longest upstream Retry-After honoured (default "10s").
+    pub retry_after_cap: Option<String>,
+}
+
+/// `[models.NAME.breaker]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerFile {
+    /// Open after this many consecutive failed attempts (default 5; 0 = off).
+    pub consecutive_failures: Option<u32>,
+    /// Open when the failure ratio over `window` reaches this (default 0.5; 0 = off).
+    pub failure_ratio: Option<f64>,
+    /// Fewest attempts in the window before the ratio counts (default 20).
+    pub min_samples: Option<u32>,
+    /// Rolling window for the ratio (default "30s").
+    pub window: Option<String>,
+    /// How long an open breaker refuses before one probe is let through (default "30s").
+    pub cool_down: Option<String>,
 }
 
 /// One `(provider, upstream model)` candidate of a route.
@@ -270,6 +320,8 @@ pub struct CandidateFile {
     pub model: String,
     /// Workers AI only: `native` (`/ai/run/{model}`, default) or `openai` (`/ai/v1`).
     pub api: Option<String>,
+    /// This candidate's context window in tokens (default: the route's).
+    pub context_window: Option<u64>,
 }
 
 /// `[auth]`.

@@ -264,6 +264,8 @@ pub struct Provider {
     pub authorization: Option<http::HeaderValue>,
     /// Pooled HTTP client for this upstream.
     pub client: reqwest::Client,
+    /// Concurrency and pace limits; `None` = unlimited (no queueing).
+    pub pacing: Option<sluice_policies::pacing::PacerConfig>,
 }
 
 /// What a model route serves.
@@ -302,6 +304,16 @@ pub struct ModelRoute {
     pub owned_by: Option<String>,
     /// Candidates in order of preference.
     pub candidates: Vec<Candidate>,
+    /// Retry policy per candidate.
+    pub retry: sluice_policies::retry::RetryPolicy,
+    /// Breaker settings for each candidate.
+    pub breaker: sluice_policies::breaker::BreakerConfig,
+    /// Attempts per request across retries and fallbacks.
+    pub max_attempts: u32,
+    /// Deadline to the first byte across all attempts.
+    pub first_byte_deadline: Duration,
+    /// Whether candidates after the first may serve.
+    pub allow_fallback: bool,
 }
 
 /// One `(provider, upstream model)` candidate.
@@ -313,6 +325,10 @@ pub struct Candidate {
     pub model: String,
     /// Wire protocol used for this candidate.
     pub protocol: Protocol,
+    /// Context window in tokens, when known.
+    pub context_window: Option<u64>,
+    /// Breaker key: `provider/model`.
+    pub breaker_key: String,
 }
 
 /// A plan tier (enforced by the quota and rate-limit policies).

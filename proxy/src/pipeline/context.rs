@@ -127,6 +127,10 @@ pub struct RequestContext {
     pub cost_usd: f64,
     /// Upstream attempts made.
     pub attempts: u32,
+    /// A candidate after the first served (or was tried last).
+    pub fallback: bool,
+    /// Sluice retried and gave up: clients must not retry on top (`x-should-retry: false`).
+    pub gave_up: bool,
 }
 
 impl RequestContext {
@@ -160,6 +164,8 @@ impl RequestContext {
             accounted: false,
             cost_usd: 0.0,
             attempts: 0,
+            fallback: false,
+            gave_up: false,
         }
     }
 

@@ -5,7 +5,7 @@
 //! its headers, so later issues can retry or fail over inside [`call_upstream`]'s caller; once the
 //! first byte is out, a failure ends the stream with an OpenAI error event instead.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use bytes::Bytes;
 use pingora::proxy::Session;
@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use sluice_providers::{self as providers, Endpoint, PreparedRequest, Protocol, StreamTranslator, Usage};
 
 use super::context::{RequestContext, StreamAbort};
+use super::failover;
 use super::respond;
 use crate::accounting::headers::rate_limit_headers;
 use crate::accounting::tokens;
@@ -53,9 +54,9 @@ pub async fn serve(
     if !route.kind.serves(endpoint) {
         return Err(GatewayError::WrongEndpoint { model: route.name.clone(), endpoint: endpoint_path(endpoint) });
     }
-    let candidate = route.candidates.first().ok_or_else(|| GatewayError::NoCandidate(route.name.clone()))?;
+    let first = route.candidates.first().ok_or_else(|| GatewayError::NoCandidate(route.name.clone()))?;
     if let (Some(asked), Some(fixed), Protocol::CloudflareNative) =
-        (summary.dimensions, route.dimensions, candidate.protocol)
+        (summary.dimensions, route.dimensions, first.protocol)
     {
         if asked != fixed {
             return Err(GatewayError::InvalidRequest(providers::InvalidRequest {
@@ -68,23 +69,23 @@ pub async fn serve(
 
     state.accounting.admit(config, &state.metrics, ctx, route, endpoint, &summary, body.len()).await?;
 
-    let created = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let response_id = format!("{}{}", id_prefix(endpoint), ctx.request_id.trim_start_matches("req_"));
-    let prepared =
-        providers::prepare(endpoint, candidate.protocol, &request, &summary, &candidate.model, response_id, created)?;
-    ctx.provider = Some(candidate.provider.name.clone());
-    ctx.model_used = Some(candidate.model.clone());
-
-    let call = Call { state, config, candidate, prepared: &prepared, request: &request, endpoint };
-    let upstream_start = Instant::now();
-    let Some(resp) = call_upstream(&call, session, ctx).await? else {
+    let failover =
+        failover::Request { state, config, route, endpoint, body: &request, summary: &summary, body_len: body.len() };
+    let Some(failover::Served { candidate, prepared, resp, admitted, permit }) =
+        failover::call(&failover, session, ctx).await?
+    else {
         return Ok(());
     };
-    if prepared.stream {
+    let call = Call { state, config, candidate, prepared: &prepared, request: &request, endpoint };
+    let upstream_start = Instant::now();
+    let result = if prepared.stream {
         relay_stream(&call, session, ctx, resp, upstream_start).await
     } else {
         relay_json(&call, session, ctx, resp, upstream_start).await
-    }
+    };
+    failover::finish(&failover, candidate, admitted, result.is_err(), ctx);
+    drop(permit);
+    result
 }
 
 /// Everything about one upstream call that the relay steps read.
@@ -134,63 +135,6 @@ impl Call<'_> {
             ..Usage::default()
         });
         ctx.usage_estimated = true;
-    }
-}
-
-/// Sends the request and waits for a successful answer's headers. `Ok(None)`: the client left
-/// first (the upstream call was cancelled by dropping it).
-async fn call_upstream(
-    call: &Call<'_>,
-    session: &mut Session,
-    ctx: &mut RequestContext,
-) -> Result<Option<reqwest::Response>, GatewayError> {
-    let (config, candidate) = (call.config, call.candidate);
-    call.state.metrics.upstream_requests.inc();
-    ctx.attempts += 1;
-    let started = Instant::now();
-    let attempt = async {
-        let mut resp = upstream::send(candidate, call.prepared, &ctx.request_id, &config.timeouts).await?;
-        let status = resp.status().as_u16();
-        if (200..300).contains(&status) {
-            return Ok(resp);
-        }
-        let body = upstream::read_body(&mut resp, config.timeouts.idle, &candidate.provider.name).await?;
-        Err(GatewayError::Upstream(providers::translate_error(candidate.protocol, status, &body)))
-    };
-    let outcome = tokio::select! {
-        r = attempt => Some(r),
-        _ = session.read_body_or_idle(true) => None,
-    };
-    match outcome {
-        None => {
-            ctx.status = 499;
-            ctx.stream_abort = Some(StreamAbort::ClientGone);
-            ctx.upstream_elapsed = Some(started.elapsed());
-            Ok(None)
-        }
-        Some(Err(GatewayError::Upstream(mut e))) => {
-            ctx.upstream_elapsed = Some(started.elapsed());
-            if e.credentials_rejected {
-                call.state.metrics.upstream_auth_failures.with_label_values(&[candidate.provider.name.as_str()]).inc();
-                tracing::error!(
-                    request_id = %ctx.request_id,
-                    provider = %candidate.provider.name,
-                    upstream_status = e.upstream_status,
-                    "UPSTREAM REJECTED SLUICE'S CREDENTIALS: check the provider's api_key in config"
-                );
-            }
-            if e.status == 429 {
-                // Sluice's own refusals use `rate_limit_exceeded` / `insufficient_quota`; an
-                // upstream's limit is named as such so clients and dashboards can tell them apart.
-                e.code = Some(format!("upstream_{}", e.code.as_deref().unwrap_or("rate_limited")));
-            }
-            Err(GatewayError::Upstream(e))
-        }
-        Some(Err(e)) => {
-            ctx.upstream_elapsed = Some(started.elapsed());
-            Err(e)
-        }
-        Some(Ok(resp)) => Ok(Some(resp)),
     }
 }
 
@@ -409,14 +353,5 @@ fn endpoint_path(endpoint: Endpoint) -> &'static str {
         Endpoint::Embeddings => "/v1/embeddings",
         Endpoint::Completions => "/v1/completions",
         Endpoint::Responses => "/v1/responses",
-    }
-}
-
-fn id_prefix(endpoint: Endpoint) -> &'static str {
-    match endpoint {
-        Endpoint::ChatCompletions => "chatcmpl-",
-        Endpoint::Embeddings => "emb-",
-        Endpoint::Completions => "cmpl-",
-        Endpoint::Responses => "resp_",
     }
 }

@@ -21,6 +21,7 @@ pub mod admin;
 pub mod body;
 pub mod context;
 pub mod endpoints;
+pub mod failover;
 pub mod forward;
 pub mod passthrough;
 pub mod respond;

@@ -48,9 +48,16 @@ pub async fn error(session: &mut Session, ctx: &mut RequestContext, err: &Gatewa
     let mut h = header(err.status(), ctx, "application/json")?;
     let body = err.body();
     h.insert_header("content-length", body.len())?;
-    h.insert_header("x-should-retry", if err.should_retry() { "true" } else { "false" })?;
+    let should_retry = err.should_retry() && !ctx.gave_up;
+    h.insert_header("x-should-retry", if should_retry { "true" } else { "false" })?;
+    if ctx.attempts > 0 {
+        h.insert_header("x-sluice-attempts", ctx.attempts.to_string())?;
+        h.insert_header("x-sluice-fallback", if ctx.fallback { "true" } else { "false" })?;
+    }
     match err {
         GatewayError::Upstream(_)
+        | GatewayError::AllCoolingDown { .. }
+        | GatewayError::UpstreamBusy { .. }
         | GatewayError::UpstreamUnreachable { .. }
         | GatewayError::UpstreamTimeout { .. }
         | GatewayError::UpstreamProtocol { .. }

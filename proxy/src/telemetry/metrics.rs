@@ -61,6 +61,16 @@ pub struct Metrics {
     pub streams_aborted: IntCounterVec,
     /// `sluice_build_info{version}` = 1.
     pub build_info: IntGaugeVec,
+    /// `sluice_retries_total{model}`: attempts that retried the same candidate.
+    pub retries: IntCounterVec,
+    /// `sluice_fallbacks_total{model}`: attempts on a candidate after the first.
+    pub fallbacks: IntCounterVec,
+    /// `sluice_breaker_transitions_total{candidate, to}`.
+    pub breaker_transitions: IntCounterVec,
+    /// `sluice_breaker_state{candidate}`: 0 closed, 1 open, 2 half-open.
+    pub breaker_state: IntGaugeVec,
+    /// `sluice_upstream_busy_total{provider}`: requests the pacing queue turned away.
+    pub upstream_busy: IntCounterVec,
     /// `sluice_upstream_requests_total`: upstream calls made.
     pub upstream_requests: IntCounter,
 }
@@ -135,6 +145,31 @@ impl Metrics {
             "Usage-ledger records by outcome (delivered, spooled, replayed, duplicates_skipped).",
             &["outcome"],
         )?;
+        let retries = counter(
+            "sluice_retries_total",
+            "Upstream attempts that retried the same candidate, by public model.",
+            &["model"],
+        )?;
+        let fallbacks = counter(
+            "sluice_fallbacks_total",
+            "Upstream attempts on a fallback candidate, by public model.",
+            &["model"],
+        )?;
+        let breaker_transitions = counter(
+            "sluice_breaker_transitions_total",
+            "Circuit breaker state changes, by candidate (provider/model) and new state.",
+            &["candidate", "to"],
+        )?;
+        let upstream_busy = counter(
+            "sluice_upstream_busy_total",
+            "Requests turned away by a provider's pacing queue (full or too slow).",
+            &["provider"],
+        )?;
+        let breaker_state = IntGaugeVec::new(
+            Opts::new("sluice_breaker_state", "Circuit breaker state by candidate: 0 closed, 1 open, 2 half-open."),
+            &["candidate"],
+        )?;
+        registry.register(Box::new(breaker_state.clone()))?;
         let store_fail_open = IntCounter::new(
             "sluice_store_fail_open_total",
             "Requests admitted without the store by the fail-open outage policy.",
@@ -210,6 +245,11 @@ impl Metrics {
             ledger_spool_bytes,
             ledger_lag,
             store_up,
+            retries,
+            fallbacks,
+            breaker_transitions,
+            breaker_state,
+            upstream_busy,
             upstream_auth_failures,
             config_reloads,
             config_version,
