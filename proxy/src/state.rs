@@ -72,10 +72,10 @@ impl AppState {
     /// The pacer of a provider with limits (created on first use, reconfigured when its limits
     /// change); `None` for providers without limits.
     pub fn pacer(&self, provider: &crate::config::Provider) -> Option<sluice_policies::pacing::Pacer> {
-        let config = provider.pacing.clone()?;
+        let config = provider.pacing?;
         let mut pacers = self.pacers.lock().ok()?;
         let pacer =
-            pacers.entry(provider.name.clone()).or_insert_with(|| sluice_policies::pacing::Pacer::new(config.clone()));
+            pacers.entry(provider.name.clone()).or_insert_with(|| sluice_policies::pacing::Pacer::new(config));
         Some(pacer.clone())
     }
 
@@ -85,7 +85,7 @@ impl AppState {
         // Pacers keep their in-flight count and queue; only their limits change.
         if let Ok(pacers) = self.pacers.lock() {
             for (name, pacer) in pacers.iter() {
-                if let Some(cfg) = config.providers.get(name).and_then(|p| p.pacing.clone()) {
+                if let Some(cfg) = config.providers.get(name).and_then(|p| p.pacing) {
                     pacer.reconfigure(cfg);
                 }
             }
