@@ -151,14 +151,13 @@ impl Gateway {
     /// The config text for this gateway with `extra` appended.
     pub fn render(&self, extra: &str) -> String {
         let other_hash = hex::encode(sluice::identity::hash_key(OTHER_KEY));
-        let mut text = BASE_CONFIG
-            .replace("{listen}", &self.addr.to_string())
+        let mut text = BASE_CONFIG.to_string();
+        text.push_str(extra);
+        text.replace("{listen}", &self.addr.to_string())
             .replace("{dir}", &self.dir.path().display().to_string())
             .replace("{openai}", &self.mock.openai_base_url())
             .replace("{cf}", &self.mock.cloudflare_base_url())
-            .replace("{other_hash}", &other_hash);
-        text.push_str(extra);
-        text
+            .replace("{other_hash}", &other_hash)
     }
 
     fn spawn(&mut self) {

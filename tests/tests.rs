@@ -27,6 +27,8 @@ mod redis_store;
 mod reload;
 // Graceful shutdown: streams drain, the ledger is flushed.
 mod shutdown;
+// Retries, backoff, failover, circuit breakers and pacing against a faulty upstream.
+mod resilience;
 // The official OpenAI SDKs (Python and Node) against Sluice.
 mod sdk;
 // SSE: chunk-by-chunk relay, usage chunk handling, mid-stream failures, client disconnects.

@@ -74,8 +74,7 @@ impl AppState {
     pub fn pacer(&self, provider: &crate::config::Provider) -> Option<sluice_policies::pacing::Pacer> {
         let config = provider.pacing?;
         let mut pacers = self.pacers.lock().ok()?;
-        let pacer =
-            pacers.entry(provider.name.clone()).or_insert_with(|| sluice_policies::pacing::Pacer::new(config));
+        let pacer = pacers.entry(provider.name.clone()).or_insert_with(|| sluice_policies::pacing::Pacer::new(config));
         Some(pacer.clone())
     }
 

@@ -105,6 +105,8 @@ impl Call<'_> {
             ("x-sluice-model", self.candidate.model.clone()),
             ("x-sluice-provider", self.candidate.provider.name.clone()),
         ];
+        h.push(("x-sluice-attempts", ctx.attempts.to_string()));
+        h.push(("x-sluice-fallback", if ctx.fallback { "true" } else { "false" }.to_string()));
         if let Some(rate) = &ctx.rate {
             h.extend(rate_limit_headers(rate));
         }
