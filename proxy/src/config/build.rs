@@ -352,22 +352,30 @@ fn provider(
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
         _ => problems.push(format!("{path}.base_url"), format!("`{base_url}` is not an http(s) URL")),
     }
-    let authorization = match p.api_key.as_deref() {
-        None | Some("") => {
-            warnings.push(format!("{path}.api_key is empty: requests to this provider carry no credentials"));
-            None
+    let mut keys: Vec<(String, &str)> = Vec::new();
+    if let Some(k) = p.api_key.as_deref().filter(|k| !k.is_empty()) {
+        keys.push((format!("{path}.api_key"), k));
+    }
+    for (i, k) in p.api_keys.iter().flatten().enumerate() {
+        if k.is_empty() {
+            problems.push(format!("{path}.api_keys[{i}]"), "is empty");
+        } else {
+            keys.push((format!("{path}.api_keys[{i}]"), k));
         }
-        Some(key) => match http::HeaderValue::from_str(&format!("Bearer {key}")) {
+    }
+    if keys.is_empty() {
+        warnings.push(format!("{path}.api_key is empty: requests to this provider carry no credentials"));
+    }
+    let mut authorization = Vec::with_capacity(keys.len());
+    for (key_path, key) in keys {
+        match http::HeaderValue::from_str(&format!("Bearer {key}")) {
             Ok(mut v) => {
                 v.set_sensitive(true);
-                Some(v)
+                authorization.push(v);
             }
-            Err(_) => {
-                problems.push(format!("{path}.api_key"), "contains characters not allowed in an HTTP header");
-                None
-            }
-        },
-    };
+            Err(_) => problems.push(key_path, "contains characters not allowed in an HTTP header"),
+        }
+    }
     let client = match http_client(timeouts.connect, p.pool_max_idle_per_host.unwrap_or(256), p.ca_file.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -376,7 +384,15 @@ fn provider(
         }
     };
     let pacing = pacing(name, p, problems);
-    Some(Provider { name: name.to_string(), kind: kind?, base_url, authorization, client, pacing })
+    Some(Provider {
+        name: name.to_string(),
+        kind: kind?,
+        base_url,
+        authorization,
+        next_key: Default::default(),
+        client,
+        pacing,
+    })
 }
 
 /// `None` when the provider has no concurrency or rate limit (requests never queue).
@@ -517,6 +533,7 @@ fn model_route(
             problems,
         ),
         allow_fallback: m.allow_fallback.unwrap_or(kind == ModelKind::Chat),
+        cooldown_wait: duration(&m.cooldown_wait, &format!("{path}.cooldown_wait"), Duration::ZERO, problems),
     })
 }
 

@@ -236,6 +236,8 @@ pub struct ProviderFile {
     pub base_url: String,
     /// The upstream credential (`${ENV_VAR}` reference).
     pub api_key: Option<String>,
+    /// More credentials of the same provider; all keys share the load round-robin.
+    pub api_keys: Option<Vec<String>>,
     /// Extra PEM CA bundle trusted for this upstream, besides the OS store.
     pub ca_file: Option<String>,
     /// Idle keep-alive connections kept per host.
@@ -278,6 +280,9 @@ pub struct ModelFile {
     /// Whether candidates after the first may serve (default: true for chat, false for
     /// embeddings, since vectors from different models don't mix).
     pub allow_fallback: Option<bool>,
+    /// When every candidate is cooling down, how long a request may wait for the first to reopen
+    /// (default "0s": answer 503 at once with retry-after = the remaining cool-down).
+    pub cooldown_wait: Option<String>,
 }
 
 /// `[models.NAME.retry]`.

@@ -261,11 +261,28 @@ pub struct Provider {
     /// Base URL without trailing slash.
     pub base_url: String,
     /// `Authorization` header value, marked sensitive.
-    pub authorization: Option<http::HeaderValue>,
+    pub authorization: Vec<http::HeaderValue>,
+    /// Round-robin position over `authorization`.
+    pub next_key: std::sync::atomic::AtomicUsize,
     /// Pooled HTTP client for this upstream.
     pub client: reqwest::Client,
     /// Concurrency and pace limits; `None` = unlimited (no queueing).
     pub pacing: Option<sluice_policies::pacing::PacerConfig>,
+}
+
+impl Provider {
+    /// The credential for the next request: several keys of one provider share the load
+    /// round-robin.
+    pub fn authorization(&self) -> Option<&http::HeaderValue> {
+        match self.authorization.len() {
+            0 => None,
+            1 => self.authorization.first(),
+            n => {
+                let i = self.next_key.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % n;
+                self.authorization.get(i)
+            }
+        }
+    }
 }
 
 /// What a model route serves.
@@ -314,6 +331,8 @@ pub struct ModelRoute {
     pub first_byte_deadline: Duration,
     /// Whether candidates after the first may serve.
     pub allow_fallback: bool,
+    /// How long a request may wait for a cooling-down candidate to reopen (0: answer 503 at once).
+    pub cooldown_wait: Duration,
 }
 
 /// One `(provider, upstream model)` candidate.

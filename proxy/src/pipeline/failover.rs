@@ -66,18 +66,21 @@ pub async fn call<'a>(
     if candidates.is_empty() {
         return Err(GatewayError::NoCandidate(route.name.clone()));
     }
-    let mut plan = AttemptPlan::new(route.max_attempts, candidates.len());
     // A candidate whose context window cannot hold the request is skipped (bytes ÷ 4 is a fair
     // prompt estimate; the quota reservation uses a stricter upper bound).
     let needed = (req.body_len as u64).div_ceil(4) + req.summary.max_output_tokens.unwrap_or(0);
-    let mut too_small = 0;
-    for (i, c) in candidates.iter().enumerate() {
-        if c.context_window.is_some_and(|w| needed > w) {
-            plan.skip(i);
-            too_small += 1;
+    let too_small: Vec<bool> = candidates.iter().map(|c| c.context_window.is_some_and(|w| needed > w)).collect();
+    let new_plan = || {
+        let mut plan = AttemptPlan::new(route.max_attempts, candidates.len());
+        for (i, small) in too_small.iter().enumerate() {
+            if *small {
+                plan.skip(i);
+            }
         }
-    }
-    if too_small == candidates.len() {
+        plan
+    };
+    let mut plan = new_plan();
+    if too_small.iter().all(|s| *s) {
         return Err(GatewayError::InvalidRequest(InvalidRequest {
             message: format!(
                 "This request needs about {needed} tokens (prompt + max_tokens), more than the context window of `{}`. Shorten the conversation or lower max_tokens.",
@@ -95,95 +98,116 @@ pub async fn call<'a>(
     let mut last: Option<GatewayError> = None;
     let mut cooling: Option<Duration> = None;
     let mut invalid: Option<InvalidRequest> = None;
-    let mut step = plan.start();
-    while let Step::Try { candidate: i, attempt, after } = step {
-        if !after.is_zero() && !wait(session, after).await {
-            return Ok(client_gone(ctx));
-        }
-        let cand = &candidates[i];
-        ctx.fallback = i > 0;
-        let admitted = match req.state.breakers.admit(&cand.breaker_key, &route.breaker, Instant::now()) {
-            Admit::Yes(a) => a,
-            Admit::No { retry_after } => {
-                cooling = Some(cooling.map_or(retry_after, |c| c.min(retry_after)));
-                step = plan.skip_current();
-                continue;
-            }
-        };
-        let prepared = match providers::prepare(
-            req.endpoint,
-            cand.protocol,
-            req.body,
-            req.summary,
-            &cand.model,
-            response_id.clone(),
-            created,
-        ) {
-            Ok(p) => p,
-            Err(e) => {
-                // This candidate cannot take the request (e.g. a parameter Workers AI lacks).
-                record(req, cand, admitted, Signal::Neutral);
-                invalid.get_or_insert(e);
-                step = plan.skip_current();
-                continue;
-            }
-        };
-        let permit = match req.state.pacer(&cand.provider) {
-            None => None,
-            Some(pacer) => {
-                let acquired = tokio::select! {
-                    r = pacer.acquire(&tenant, tokio::time::Instant::from_std(deadline)) => Some(r),
-                    _ = session.read_body_or_idle(true) => None,
-                };
-                match acquired {
-                    None => {
-                        record(req, cand, admitted, Signal::Neutral);
-                        return Ok(client_gone(ctx));
-                    }
-                    Some(Ok(permit)) => Some(permit),
-                    Some(Err(e)) => {
-                        record(req, cand, admitted, Signal::Neutral);
-                        req.state.metrics.upstream_busy.with_label_values(&[cand.provider.name.as_str()]).inc();
-                        last = Some(GatewayError::UpstreamBusy {
-                            provider: cand.provider.name.clone(),
-                            retry_after: e.retry_after(),
-                        });
-                        step = plan.next(RetryDecision::NextCandidate);
-                        continue;
-                    }
-                }
-            }
-        };
-        ctx.attempts += 1;
-        ctx.provider = Some(cand.provider.name.clone());
-        ctx.model_used = Some(cand.model.clone());
-        req.state.metrics.upstream_requests.inc();
-        if attempt > 0 {
-            req.state.metrics.retries.with_label_values(&[route.name.as_str()]).inc();
-        } else if i > 0 {
-            req.state.metrics.fallbacks.with_label_values(&[route.name.as_str()]).inc();
-        }
-        let budget = deadline.saturating_duration_since(Instant::now()).min(req.config.timeouts.first_byte);
-        match attempt_once(req, session, ctx, cand, &prepared, budget).await {
-            Attempt::ClientGone => {
-                record(req, cand, admitted, Signal::Neutral);
+    let mut waited_for_cooldown = false;
+    loop {
+        let mut step = plan.start();
+        while let Step::Try { candidate: i, attempt, after } = step {
+            if !after.is_zero() && !wait(session, after).await {
                 return Ok(client_gone(ctx));
             }
-            Attempt::Ok(resp) => return Ok(Some(Served { candidate: cand, prepared, resp, admitted, permit })),
-            Attempt::Failed(err, retry_after) => {
-                drop(permit);
-                let outcome = outcome_of(&err, retry_after);
-                record(req, cand, admitted, outcome.signal());
-                if let (Some(wait), Some(pacer)) = (retry_after, req.state.pacer(&cand.provider)) {
-                    let cap = route.retry.retry_after_cap;
-                    pacer.pause_until(tokio::time::Instant::now() + wait.min(cap));
+            let cand = &candidates[i];
+            ctx.fallback = i > 0;
+            let admitted = match req.state.breakers.admit(&cand.breaker_key, &route.breaker, Instant::now()) {
+                Admit::Yes(a) => a,
+                Admit::No { retry_after } => {
+                    cooling = Some(cooling.map_or(retry_after, |c| c.min(retry_after)));
+                    step = plan.skip_current();
+                    continue;
                 }
-                let left = deadline.saturating_duration_since(Instant::now());
-                let decision = route.retry.decide(attempt, &outcome, left, &mut random_jitter);
-                tracing::info!(request_id = %ctx.request_id, candidate = %cand.breaker_key, attempt, error = %err, ?decision, "upstream attempt failed");
-                last = Some(err);
-                step = plan.next(decision);
+            };
+            let prepared = match providers::prepare(
+                req.endpoint,
+                cand.protocol,
+                req.body,
+                req.summary,
+                &cand.model,
+                response_id.clone(),
+                created,
+            ) {
+                Ok(p) => p,
+                Err(e) => {
+                    // This candidate cannot take the request (e.g. a parameter Workers AI lacks).
+                    record(req, cand, admitted, Signal::Neutral);
+                    invalid.get_or_insert(e);
+                    step = plan.skip_current();
+                    continue;
+                }
+            };
+            let permit = match req.state.pacer(&cand.provider) {
+                None => None,
+                Some(pacer) => {
+                    let acquired = tokio::select! {
+                        r = pacer.acquire(&tenant, tokio::time::Instant::from_std(deadline)) => Some(r),
+                        _ = session.read_body_or_idle(true) => None,
+                    };
+                    match acquired {
+                        None => {
+                            record(req, cand, admitted, Signal::Neutral);
+                            return Ok(client_gone(ctx));
+                        }
+                        Some(Ok(permit)) => Some(permit),
+                        Some(Err(e)) => {
+                            record(req, cand, admitted, Signal::Neutral);
+                            req.state.metrics.upstream_busy.with_label_values(&[cand.provider.name.as_str()]).inc();
+                            last = Some(GatewayError::UpstreamBusy {
+                                provider: cand.provider.name.clone(),
+                                retry_after: e.retry_after(),
+                            });
+                            step = plan.next(RetryDecision::NextCandidate);
+                            continue;
+                        }
+                    }
+                }
+            };
+            ctx.attempts += 1;
+            ctx.provider = Some(cand.provider.name.clone());
+            ctx.model_used = Some(cand.model.clone());
+            req.state.metrics.upstream_requests.inc();
+            if attempt > 0 {
+                req.state.metrics.retries.with_label_values(&[route.name.as_str()]).inc();
+            } else if i > 0 {
+                req.state.metrics.fallbacks.with_label_values(&[route.name.as_str()]).inc();
             }
+            let budget = deadline.saturating_duration_since(Instant::now()).min(req.config.timeouts.first_byte);
+            match attempt_once(req, session, ctx, cand, &prepared, budget).await {
+                Attempt::ClientGone => {
+                    record(req, cand, admitted, Signal::Neutral);
+                    return Ok(client_gone(ctx));
+                }
+                Attempt::Ok(resp) => return Ok(Some(Served { candidate: cand, prepared, resp, admitted, permit })),
+                Attempt::Failed(err, retry_after) => {
+                    drop(permit);
+                    let outcome = outcome_of(&err, retry_after);
+                    record(req, cand, admitted, outcome.signal());
+                    if let (Some(wait), Some(pacer)) = (retry_after, req.state.pacer(&cand.provider)) {
+                        let cap = route.retry.retry_after_cap;
+                        pacer.pause_until(tokio::time::Instant::now() + wait.min(cap));
+                    }
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let decision = route.retry.decide(attempt, &outcome, left, &mut random_jitter);
+                    tracing::info!(request_id = %ctx.request_id, candidate = %cand.breaker_key, attempt, error = %err, ?decision, "upstream attempt failed");
+                    last = Some(err);
+                    step = plan.next(decision);
+                }
+            }
+        }
+        // Every candidate was cooling down: optionally wait for the first to reopen, once.
+        match cooling {
+            Some(left)
+                if last.is_none()
+                    && invalid.is_none()
+                    && !waited_for_cooldown
+                    && left <= route.cooldown_wait
+                    && Instant::now() + left < deadline =>
+            {
+                waited_for_cooldown = true;
+                cooling = None;
+                if !wait(session, left).await {
+                    return Ok(client_gone(ctx));
+                }
+                plan = new_plan();
+            }
+            _ => break,
         }
     }
     // Sluice retried as much as it should: the SDK must not multiply the attempts.

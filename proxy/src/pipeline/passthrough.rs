@@ -40,7 +40,7 @@ pub async fn serve(
     if let Some(ct) = req.headers.get(http::header::CONTENT_TYPE) {
         builder = builder.header(http::header::CONTENT_TYPE, ct.clone());
     }
-    if let Some(auth) = &provider.authorization {
+    if let Some(auth) = provider.authorization() {
         builder = builder.header(http::header::AUTHORIZATION, auth.clone());
     }
     if !body.is_empty() {

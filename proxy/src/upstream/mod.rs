@@ -34,7 +34,7 @@ pub async fn send(
         .header(http::header::ACCEPT, if prepared.stream { "text/event-stream" } else { "application/json" })
         .header("x-request-id", request_id)
         .body(prepared.body.clone());
-    if let Some(auth) = &provider.authorization {
+    if let Some(auth) = provider.authorization() {
         req = req.header(http::header::AUTHORIZATION, auth.clone());
     }
     send_request(req, &provider.name, timeouts.first_byte).await
