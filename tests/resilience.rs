@@ -306,3 +306,31 @@ candidates = [{ provider = "openai", model = "gpt-4o-mini", context_window = 50 
     assert_eq!(headers["x-sluice-model"], "gpt-4o", "the small-window candidate was skipped");
     assert_eq!(models_called(&gw), ["gpt-4o"]);
 }
+
+#[tokio::test]
+async fn breaker_state_survives_a_config_reload() {
+    let extra = r#"
+[models."fragile"]
+candidates = [{ provider = "openai", model = "gpt-4o" }]
+max_attempts = 1
+breaker = { consecutive_failures = 1, failure_ratio = 0, cool_down = "60s" }
+"#;
+    let gw = Gateway::start_with(extra).await;
+    gw.mock.push_fault(fault(503));
+    assert_eq!(gw.post("/v1/chat/completions", &chat("fragile", "hi")).await.0, 503);
+    assert_eq!(gw.post("/v1/chat/completions", &chat("fragile", "hi")).await.1["x-sluice-error-source"], "upstream");
+    // Reload with a change elsewhere (a new route): the open breaker stays open.
+    gw.write_config(&gw.render(&format!(
+        "{extra}\n[models.\"another\"]\ncandidates = [{{ provider = \"openai\", model = \"gpt-4o-mini\" }}]\n"
+    )));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gw.metric("sluice_config_reloads_total{result=\"applied\"}").await < 1.0 {
+        assert!(Instant::now() < deadline, "reload not applied");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(gw.post("/v1/chat/completions", &chat("another", "hi")).await.0, 200);
+    let (status, _, v) = gw.post("/v1/chat/completions", &chat("fragile", "hi")).await;
+    assert_eq!(status, 503, "{v}");
+    assert_eq!(v["error"]["code"], "upstream_cooling_down");
+    assert_eq!(gw.mock.calls().iter().filter(|c| c.model.as_deref() == Some("gpt-4o")).count(), 1);
+}
