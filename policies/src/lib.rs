@@ -7,6 +7,7 @@
 
 pub mod attempts;
 pub mod breaker;
+pub mod cache;
 pub mod ledger;
 pub mod outcome;
 pub mod pacing;
