@@ -3,6 +3,7 @@
 # (memory store, quotas + rate limits + ledger + metrics + access log on), small non-streaming
 # chat. Sluice is pinned to core 0, the mock and wrk to core 1. Prints one line per system.
 # Usage: benches/load/quick.sh [seconds] [connections]   (needs wrk: apt-get install wrk)
+# SLUICE_BENCH_ACCESS_LOG=false measures without the per-request JSON access log.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-10}
@@ -22,7 +23,7 @@ threads = 1
 upgrade_sock = "$dir/upgrade.sock"
 [log]
 level = "warn"
-access_log = true
+access_log = ${SLUICE_BENCH_ACCESS_LOG:-true}
 [ledger]
 file = "$dir/ledger.jsonl"
 spool = "$dir/ledger.spool"
