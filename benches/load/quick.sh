@@ -11,7 +11,7 @@ conns=${2:-32}
 command -v wrk >/dev/null || { echo "install wrk (Debian package wrk)"; exit 1; }
 cargo build --release --locked -q -p sluice -p sluice-mock-upstream
 dir=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$dir"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 taskset -c 1 target/release/mock-upstream --addr 127.0.0.1:0 >"$dir/mock.log" 2>&1 &
 for _ in $(seq 1 100); do grep -q "listening on" "$dir/mock.log" && break; sleep 0.1; done
 mock=$(grep -o 'http://[0-9.:]*' "$dir/mock.log" | head -1)

@@ -65,6 +65,9 @@ impl Control {
     }
 }
 
+/// How often a batch window looks for new records (bounds flush/close latency too).
+const BATCH_TICK: Duration = Duration::from_millis(5);
+
 /// The writer task's state.
 pub(crate) struct Writer {
     rx: mpsc::Receiver<Msg>,
@@ -172,17 +175,31 @@ impl Writer {
         let deadline = Instant::now() + self.flush_interval;
         let mut records = vec![*first];
         let mut control = None;
-        while records.len() < MAX_BATCH {
-            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(msg) => match Control::split(msg) {
+        // Collect by polling every BATCH_TICK rather than awaiting each record: under load an
+        // idle receiver woken per record costs a cross-thread context switch per request.
+        'window: while records.len() < MAX_BATCH {
+            loop {
+                let msg = match self.rx.try_recv() {
+                    Ok(msg) => Some(msg),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => None,
+                };
+                match Control::split(msg) {
                     Ok(r) => records.push(*r),
                     Err(c) => {
                         control = Some(c);
-                        break;
+                        break 'window;
                     }
-                },
-                Err(_elapsed) => break,
+                }
+                if records.len() >= MAX_BATCH {
+                    break 'window;
+                }
             }
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            tokio::time::sleep(BATCH_TICK.min(deadline - now)).await;
         }
         self.deliver_records(records, true).await;
         control
