@@ -42,6 +42,16 @@ async fn quota_refusal_is_insufficient_quota_with_reset_and_no_retry() {
     assert!(retry_after.abs_diff(expected) <= 5, "retry-after {retry_after} vs {expected}");
     assert!(accepted >= 3, "only {accepted} accepted");
 
+    // Without a tokens/min limit the token headers follow the monthly quota as the user spends.
+    let mut other = small(20);
+    other["user"] = json!("header-user");
+    let (_, h1, _) = gw.post("/v1/chat/completions", &other).await;
+    let (_, h2, _) = gw.post("/v1/chat/completions", &other).await;
+    assert_eq!(h1["x-ratelimit-limit-tokens"], "200");
+    let left =
+        |h: &reqwest::header::HeaderMap| h["x-ratelimit-remaining-tokens"].to_str().unwrap().parse::<u64>().unwrap();
+    assert!(left(&h2) < left(&h1), "{h1:?} {h2:?}");
+
     // Settled usage never exceeds the quota by more than one reservation, and the admin
     // endpoint agrees with what the upstream reported.
     let (status, usage) = gw.admin_get("/admin/usage/quota-user?tenant=acme").await;

@@ -15,7 +15,7 @@ use sluice_providers::{self as providers, Endpoint, PreparedRequest, Protocol, S
 use super::context::{RequestContext, StreamAbort};
 use super::failover;
 use super::respond;
-use crate::accounting::headers::rate_limit_headers;
+use crate::accounting::headers::{go_duration, rate_limit_headers};
 use crate::accounting::tokens;
 use crate::config::{Candidate, Config};
 use crate::error::GatewayError;
@@ -112,6 +112,22 @@ impl Call<'_> {
         }
         if let Some(left) = ctx.quota_remaining {
             h.push(("x-sluice-quota-remaining-tokens", left.to_string()));
+            // Without a tokens/min limit, the token headers describe the monthly quota, so they
+            // still fall as the user spends.
+            if ctx.rate.is_none_or(|r| r.tokens.is_none()) {
+                let (tenant, user, tier) = (ctx.tenant.as_deref(), ctx.user.as_deref(), ctx.tier.as_deref());
+                let limits = self.config.limits_for(tenant.unwrap_or(""), user.unwrap_or(""), tier.unwrap_or(""));
+                if let Some(limit) = limits.monthly_tokens {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0);
+                    let reset = sluice_policies::quota::next_month_start(now).saturating_sub(now);
+                    h.push(("x-ratelimit-limit-tokens", limit.to_string()));
+                    h.push(("x-ratelimit-remaining-tokens", left.to_string()));
+                    h.push(("x-ratelimit-reset-tokens", go_duration(std::time::Duration::from_secs(reset))));
+                }
+            }
         }
         h
     }
