@@ -124,3 +124,25 @@ async fn redis_outage_loses_no_record_and_applies_the_outage_policy() {
     assert_eq!(ids.len(), total, "lost records");
     assert!(gw.log().contains("QUOTA STORE UNAVAILABLE"));
 }
+
+#[tokio::test]
+async fn sluice_starts_while_redis_is_down_and_applies_the_outage_policies() {
+    let dead = format!("redis://{}/", crate::harness::free_addr());
+    let extra = format!(
+        "\n[store]\nbackend = \"redis\"\nredis_url = \"{dead}\"\ntimeout = \"100ms\"\n\n[tiers.default]\n\n[tiers.pro]\nmonthly_tokens = 100000\n"
+    );
+    let gw = Gateway::start_with(&extra).await;
+    // A quota applies to acme (tier pro): fail closed, 503 in OpenAI shape, quickly.
+    let started = Instant::now();
+    let (status, headers, v) = gw.post("/v1/chat/completions", &crate::harness::chat("gpt-4o", "hi")).await;
+    assert_eq!(status, 503, "{v}");
+    assert_eq!(v["error"]["code"], "usage_store_unavailable");
+    assert!(headers.contains_key("retry-after"));
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // No quota for globex (tier default): rate limits fail open, the request is served.
+    let body = serde_json::to_vec(&crate::harness::chat("gpt-4o", "hi")).unwrap();
+    let (status, _, _) = gw.post_raw("/v1/chat/completions", body, Some(crate::harness::OTHER_KEY)).await;
+    assert_eq!(status, 200);
+    assert!(gw.metric("sluice_store_fail_open_total").await >= 1.0);
+    assert!(gw.log().contains("QUOTA STORE UNAVAILABLE"));
+}
