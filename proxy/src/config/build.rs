@@ -2,24 +2,19 @@
 //!
 //! Never panics and never stops at the first problem: operators fix a file in one pass.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use sluice_providers::Protocol;
-
-use super::file::{BreakerFile, ConfigFile, ModelFile, ProviderFile, RetryFile};
+use super::file::ConfigFile;
+use super::routes::{model_route, render_models};
+use super::upstreams::provider;
 use super::{
-    Backend, Candidate, Config, LedgerSettings, LogSettings, MetricsSettings, ModelKind, ModelRoute, OutagePolicy,
-    Passthrough, Price, Problems, Provider, ProviderKind, QuotaSettings, Secret, ServerSettings, StoreSettings,
-    TenantSettings, Tier, Timeouts, TlsSettings,
+    Backend, Config, LedgerSettings, LogSettings, MetricsSettings, OutagePolicy, Passthrough, Price, Problems,
+    ProviderKind, QuotaSettings, Secret, ServerSettings, StoreSettings, TenantSettings, Tier, Timeouts, TlsSettings,
 };
 use crate::identity;
-use sluice_policies::breaker::{BreakerConfig, RatioTrigger};
-use sluice_policies::pacing::{PacerConfig, Rate};
 use sluice_policies::quota::Limits;
-use sluice_policies::retry::RetryPolicy;
 
 /// Default body limit: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -321,7 +316,7 @@ fn check_addr(addr: &str, path: &str, problems: &mut Problems) {
 }
 
 /// Parses a `"30s"`-style duration, or returns `default` when absent.
-fn duration(value: &Option<String>, path: &str, default: Duration, problems: &mut Problems) -> Duration {
+pub(super) fn duration(value: &Option<String>, path: &str, default: Duration, problems: &mut Problems) -> Duration {
     match value {
         None => default,
         Some(text) => humantime::parse_duration(text).unwrap_or_else(|e| {
@@ -329,262 +324,6 @@ fn duration(value: &Option<String>, path: &str, default: Duration, problems: &mu
             default
         }),
     }
-}
-
-fn provider(
-    name: &str,
-    p: &ProviderFile,
-    timeouts: &Timeouts,
-    problems: &mut Problems,
-    warnings: &mut Vec<String>,
-) -> Option<Provider> {
-    let path = format!("providers.{name}");
-    let kind = match p.kind.as_str() {
-        "openai" => Some(ProviderKind::OpenAi),
-        "cloudflare" => Some(ProviderKind::Cloudflare),
-        other => {
-            problems.push(format!("{path}.kind"), format!("unknown kind `{other}`: use \"openai\" or \"cloudflare\""));
-            None
-        }
-    };
-    let base_url = p.base_url.trim_end_matches('/').to_string();
-    match reqwest::Url::parse(&base_url) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
-        _ => problems.push(format!("{path}.base_url"), format!("`{base_url}` is not an http(s) URL")),
-    }
-    let mut keys: Vec<(String, &str)> = Vec::new();
-    if let Some(k) = p.api_key.as_deref().filter(|k| !k.is_empty()) {
-        keys.push((format!("{path}.api_key"), k));
-    }
-    for (i, k) in p.api_keys.iter().flatten().enumerate() {
-        if k.is_empty() {
-            problems.push(format!("{path}.api_keys[{i}]"), "is empty");
-        } else {
-            keys.push((format!("{path}.api_keys[{i}]"), k));
-        }
-    }
-    if keys.is_empty() {
-        warnings.push(format!("{path}.api_key is empty: requests to this provider carry no credentials"));
-    }
-    let mut authorization = Vec::with_capacity(keys.len());
-    for (key_path, key) in keys {
-        match http::HeaderValue::from_str(&format!("Bearer {key}")) {
-            Ok(mut v) => {
-                v.set_sensitive(true);
-                authorization.push(v);
-            }
-            Err(_) => problems.push(key_path, "contains characters not allowed in an HTTP header"),
-        }
-    }
-    let client = match http_client(timeouts.connect, p.pool_max_idle_per_host.unwrap_or(256), p.ca_file.as_deref()) {
-        Ok(c) => c,
-        Err(e) => {
-            problems.push(format!("{path}.ca_file"), e);
-            return None;
-        }
-    };
-    let pacing = pacing(name, p, problems);
-    Some(Provider {
-        name: name.to_string(),
-        kind: kind?,
-        base_url,
-        authorization,
-        next_key: Default::default(),
-        client,
-        pacing,
-    })
-}
-
-/// `None` when the provider has no concurrency or rate limit (requests never queue).
-fn pacing(name: &str, p: &ProviderFile, problems: &mut Problems) -> Option<PacerConfig> {
-    let path = format!("providers.{name}");
-    if p.max_concurrency == Some(0) {
-        problems.push(format!("{path}.max_concurrency"), "must be at least 1 (leave it out for unlimited)");
-    }
-    if p.requests_per_minute == Some(0) {
-        problems.push(format!("{path}.requests_per_minute"), "must be at least 1 (leave it out for unlimited)");
-    }
-    if p.max_concurrency.is_none() && p.requests_per_minute.is_none() {
-        return None;
-    }
-    let defaults = PacerConfig::default();
-    Some(PacerConfig {
-        max_concurrent: p.max_concurrency,
-        rate: p.requests_per_minute.map(|n| Rate { burst: n, per: Duration::from_secs(60) }),
-        max_queue: p.queue_length.unwrap_or(defaults.max_queue),
-        max_wait: duration(&p.queue_timeout, &format!("{path}.queue_timeout"), defaults.max_wait, problems),
-    })
-}
-
-type ClientKey = (Duration, usize, Option<String>);
-
-/// Clients are shared across reloads while their settings are unchanged, so a reload keeps the
-/// warm keep-alive pool.
-static CLIENTS: Mutex<BTreeMap<ClientKey, reqwest::Client>> = Mutex::new(BTreeMap::new());
-
-fn http_client(connect: Duration, pool: usize, ca_file: Option<&str>) -> Result<reqwest::Client, String> {
-    let key = (connect, pool, ca_file.map(str::to_string));
-    if let Some(c) = CLIENTS.lock().ok().and_then(|m| m.get(&key).cloned()) {
-        return Ok(c);
-    }
-    // rustls needs one process-wide crypto provider; ring is the one Pingora's TLS already uses.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut builder = reqwest::Client::builder()
-        .connect_timeout(connect)
-        .pool_max_idle_per_host(pool)
-        .pool_idle_timeout(Duration::from_secs(90))
-        .tcp_nodelay(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .user_agent(concat!("sluice/", env!("CARGO_PKG_VERSION")));
-    if let Some(path) = ca_file {
-        #[allow(clippy::disallowed_methods)] // config load, not the request path
-        let pem = std::fs::read(path).map_err(|e| format!("cannot read `{path}`: {e}"))?;
-        let certs =
-            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("`{path}` is not a PEM CA bundle: {e}"))?;
-        for cert in certs {
-            builder = builder.add_root_certificate(cert);
-        }
-    }
-    let client = builder.build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-    if let Ok(mut m) = CLIENTS.lock() {
-        m.insert(key, client.clone());
-    }
-    Ok(client)
-}
-
-fn model_route(
-    name: &str,
-    m: &ModelFile,
-    providers: &HashMap<String, Arc<Provider>>,
-    raw_providers: &BTreeMap<String, ProviderFile>,
-    problems: &mut Problems,
-) -> Option<ModelRoute> {
-    let path = format!("models.\"{name}\"");
-    let kind = match m.kind.as_deref() {
-        None | Some("chat") => ModelKind::Chat,
-        Some("embeddings") => ModelKind::Embeddings,
-        Some(other) => {
-            problems.push(format!("{path}.kind"), format!("unknown kind `{other}`: use \"chat\" or \"embeddings\""));
-            ModelKind::Chat
-        }
-    };
-    if m.candidates.is_empty() {
-        problems.push(format!("{path}.candidates"), "needs at least one candidate");
-    }
-    if let (Some(window), Some(out)) = (m.context_window, m.max_output_tokens) {
-        if out > window {
-            problems.push(format!("{path}.max_output_tokens"), "is larger than context_window");
-        }
-    }
-    let mut candidates = Vec::new();
-    for (i, c) in m.candidates.iter().enumerate() {
-        let cpath = format!("{path}.candidates[{i}]");
-        if c.model.is_empty() {
-            problems.push(format!("{cpath}.model"), "must not be empty");
-        }
-        let Some(provider) = providers.get(&c.provider) else {
-            if !raw_providers.contains_key(&c.provider) {
-                problems.push(
-                    format!("{cpath}.provider"),
-                    format!("unknown provider `{}`: define it under [providers]", c.provider),
-                );
-            }
-            continue;
-        };
-        let protocol = match (provider.kind, c.api.as_deref()) {
-            (ProviderKind::OpenAi, None | Some("openai")) => Protocol::OpenAi,
-            (ProviderKind::Cloudflare, None | Some("native")) => Protocol::CloudflareNative,
-            (ProviderKind::Cloudflare, Some("openai")) => Protocol::CloudflareOpenAi,
-            (_, Some(other)) => {
-                problems.push(format!("{cpath}.api"), format!("`{other}` is not valid here: openai providers take \"openai\", cloudflare ones \"native\" or \"openai\""));
-                continue;
-            }
-        };
-        candidates.push(Candidate {
-            provider: provider.clone(),
-            model: c.model.clone(),
-            protocol,
-            context_window: c.context_window.or(m.context_window),
-            breaker_key: format!("{}/{}", provider.name, c.model),
-        });
-    }
-    let retry = retry_policy(&path, m.retry.as_ref(), problems);
-    let breaker = breaker_config(&path, m.breaker.as_ref(), problems);
-    let max_attempts = m.max_attempts.unwrap_or(1 + retry.max_retries);
-    if max_attempts == 0 {
-        problems.push(format!("{path}.max_attempts"), "must be at least 1");
-    }
-    Some(ModelRoute {
-        name: name.to_string(),
-        kind,
-        context_window: m.context_window,
-        max_output_tokens: m.max_output_tokens,
-        dimensions: m.dimensions,
-        owned_by: m.owned_by.clone(),
-        candidates,
-        retry,
-        breaker,
-        max_attempts,
-        first_byte_deadline: duration(
-            &m.first_byte_deadline,
-            &format!("{path}.first_byte_deadline"),
-            Duration::from_secs(30),
-            problems,
-        ),
-        allow_fallback: m.allow_fallback.unwrap_or(kind == ModelKind::Chat),
-        cooldown_wait: duration(&m.cooldown_wait, &format!("{path}.cooldown_wait"), Duration::ZERO, problems),
-    })
-}
-
-fn retry_policy(path: &str, r: Option<&RetryFile>, problems: &mut Problems) -> RetryPolicy {
-    let d = RetryPolicy::default();
-    let Some(r) = r else { return d };
-    let path = format!("{path}.retry");
-    RetryPolicy {
-        max_retries: r.max_retries.unwrap_or(d.max_retries),
-        initial: duration(&r.initial_backoff, &format!("{path}.initial_backoff"), d.initial, problems),
-        max_delay: duration(&r.max_backoff, &format!("{path}.max_backoff"), d.max_delay, problems),
-        retry_after_cap: duration(&r.retry_after_cap, &format!("{path}.retry_after_cap"), d.retry_after_cap, problems),
-    }
-}
-
-fn breaker_config(path: &str, b: Option<&BreakerFile>, problems: &mut Problems) -> BreakerConfig {
-    let d = BreakerConfig::default();
-    let Some(b) = b else { return d };
-    let path = format!("{path}.breaker");
-    let ratio = b.failure_ratio.unwrap_or(0.5);
-    if !(0.0..=1.0).contains(&ratio) {
-        problems.push(format!("{path}.failure_ratio"), "must be between 0 and 1 (0 switches the ratio trigger off)");
-    }
-    if b.min_samples == Some(0) {
-        problems.push(format!("{path}.min_samples"), "must be at least 1");
-    }
-    let rd = RatioTrigger::default();
-    BreakerConfig {
-        consecutive_failures: match b.consecutive_failures {
-            Some(0) => None,
-            Some(n) => Some(n),
-            None => d.consecutive_failures,
-        },
-        failure_ratio: (ratio > 0.0).then(|| RatioTrigger {
-            ratio,
-            min_samples: b.min_samples.unwrap_or(rd.min_samples),
-            window: duration(&b.window, &format!("{path}.window"), rd.window, problems),
-        }),
-        cool_down: duration(&b.cool_down, &format!("{path}.cool_down"), d.cool_down, problems),
-    }
-}
-
-fn render_models(models: &BTreeMap<String, ModelFile>) -> Bytes {
-    let data: Vec<serde_json::Value> =
-        models.iter().map(|(name, m)| model_object(name, m.owned_by.as_deref())).collect();
-    Bytes::from(serde_json::json!({"object": "list", "data": data}).to_string())
-}
-
-/// The OpenAI `model` object for one public model.
-pub fn model_object(name: &str, owned_by: Option<&str>) -> serde_json::Value {
-    serde_json::json!({"id": name, "object": "model", "created": 1_700_000_000u64, "owned_by": owned_by.unwrap_or("sluice")})
 }
 
 #[cfg(test)]

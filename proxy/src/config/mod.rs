@@ -9,6 +9,8 @@ pub mod build;
 pub mod env;
 pub mod file;
 pub mod live;
+pub mod routes;
+mod upstreams;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -6,7 +6,7 @@ use subtle::ConstantTimeEq;
 
 use super::context::RequestContext;
 use super::respond;
-use crate::config::build::model_object;
+use crate::config::routes::model_object;
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::state::AppState;
