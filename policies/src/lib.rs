@@ -8,6 +8,7 @@
 pub mod attempts;
 pub mod breaker;
 pub mod cache;
+pub mod downgrade;
 pub mod ledger;
 pub mod outcome;
 pub mod pacing;
