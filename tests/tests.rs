@@ -19,6 +19,10 @@ mod embeddings;
 mod endpoints;
 // Bad input of every kind gets the right 4xx; upstream failures map to OpenAI-shaped errors.
 mod errors;
+// Property-based fuzzing: config loading and body parsing never panic on arbitrary input.
+mod fuzz_config;
+// Property-based fuzzing: authentication headers and rate-limit header values.
+mod fuzz_inputs;
 // Quotas, rate limits, the usage ledger and the admin usage API (memory store).
 mod quota;
 // The Redis store: two instances sharing state, and a Redis outage mid-run.

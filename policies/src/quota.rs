@@ -115,7 +115,8 @@ pub fn month_of(unix_secs: u64) -> String {
 pub fn next_month_start(unix_secs: u64) -> u64 {
     let (y, m) = civil_from_days(unix_secs / SECS_PER_DAY);
     let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
-    days_from_civil(ny, nm) * SECS_PER_DAY
+    // Saturates for the last month `u64` seconds reach into.
+    days_from_civil(ny, nm).saturating_mul(SECS_PER_DAY)
 }
 
 /// (year, month) of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`, for

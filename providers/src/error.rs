@@ -146,7 +146,9 @@ pub fn translate_error(protocol: Protocol, upstream_status: u16, upstream_body: 
     if let Some(wire) = parsed {
         match wire.error {
             Some(Value::Object(error)) => return from_openai(protocol, upstream_status, &error),
-            Some(Value::String(message)) => return by_status(protocol, upstream_status, Some(&message)),
+            Some(Value::String(message)) if !message.is_empty() => {
+                return by_status(protocol, upstream_status, Some(&message))
+            }
             _ => {}
         }
         if let Some(errors) = wire.errors {
@@ -163,13 +165,17 @@ pub fn translate_error(protocol: Protocol, upstream_status: u16, upstream_body: 
 /// An OpenAI-shaped `error` object.
 fn from_openai(protocol: Protocol, upstream_status: u16, error: &serde_json::Map<String, Value>) -> UpstreamError {
     let text = |key: &str| match error.get(key) {
+        // An empty string says nothing: fall back as if the field were absent.
+        Some(Value::String(s)) if s.is_empty() => None,
         Some(Value::String(s)) => Some(s.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),
         _ => None,
     };
     let error_type = text("type");
     let code = text("code");
-    let status = if upstream_status >= 400 { upstream_status } else { status_for_type(error_type.as_deref()) };
+    // Statuses past 599 are not errors a client understands: judge those by the type, too.
+    let status =
+        if (400..=599).contains(&upstream_status) { upstream_status } else { status_for_type(error_type.as_deref()) };
     if matches!(status, 401 | 403) || error_type.as_deref() == Some("authentication_error") {
         return UpstreamError::auth_failed(protocol, upstream_status);
     }

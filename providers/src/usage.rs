@@ -63,7 +63,7 @@ impl From<UsageWire> for Usage {
         Usage {
             prompt_tokens,
             completion_tokens,
-            total_tokens: wire.total_tokens.unwrap_or(prompt_tokens + completion_tokens),
+            total_tokens: wire.total_tokens.unwrap_or(prompt_tokens.saturating_add(completion_tokens)),
             cached_tokens: wire.prompt_tokens_details.and_then(|d| d.cached_tokens).unwrap_or(0),
             reasoning_tokens: wire.completion_tokens_details.and_then(|d| d.reasoning_tokens).unwrap_or(0),
         }
@@ -80,6 +80,10 @@ struct UsageOnly {
 /// Reads the top-level `usage` of a JSON body: `Err(())` when the body is not a JSON object,
 /// `Ok(None)` when usage is absent, null or unreadable.
 pub(crate) fn try_usage_of(body: &[u8]) -> Result<Option<Usage>, ()> {
+    // serde's derived struct visitor also takes a JSON array (`[]` reads as "no usage").
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(());
+    }
     let wire = serde_json::from_slice::<UsageOnly>(body).map_err(|_| ())?;
     Ok(wire.usage.as_ref().and_then(UsageWire::from_value))
 }
@@ -92,7 +96,8 @@ pub(crate) fn usage_of(body: &[u8]) -> Option<Usage> {
 
 /// Builds a usage from prompt and completion counts.
 pub(crate) fn usage_from(prompt_tokens: u64, completion_tokens: u64) -> Usage {
-    Usage { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens, ..Usage::default() }
+    let total_tokens = prompt_tokens.saturating_add(completion_tokens);
+    Usage { prompt_tokens, completion_tokens, total_tokens, ..Usage::default() }
 }
 
 /// Chat usage in OpenAI's exact shape, details included.

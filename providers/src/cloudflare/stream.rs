@@ -139,7 +139,7 @@ impl NativeStream {
                     kind: Some("function"),
                     function: FunctionDelta { name: Some(call.name), arguments: Some(call.arguments) },
                 });
-                self.next_tool_index += 1;
+                self.next_tool_index = self.next_tool_index.saturating_add(1);
             }
         }
         calls
@@ -150,7 +150,7 @@ impl NativeStream {
         let mut calls = Vec::new();
         for item in items.and_then(Value::as_array).into_iter().flatten() {
             let index = item.get("index").and_then(Value::as_u64).unwrap_or(self.next_tool_index);
-            self.next_tool_index = self.next_tool_index.max(index + 1);
+            self.next_tool_index = self.next_tool_index.max(index.saturating_add(1));
             let function = item.get("function");
             let name = function.and_then(|f| f.get("name")).and_then(Value::as_str).map(str::to_owned);
             let id = match item.get("id").and_then(Value::as_str) {

@@ -10,11 +10,10 @@ pub fn go_duration(d: Duration) -> String {
     if ms < 1000 {
         return format!("{ms}ms");
     }
-    let total_secs = d.as_secs_f64();
-    let hours = (total_secs / 3600.0).floor() as u64;
-    let minutes = ((total_secs - hours as f64 * 3600.0) / 60.0).floor() as u64;
-    let secs = total_secs - hours as f64 * 3600.0 - minutes as f64 * 60.0;
-    let mut s = format!("{secs:.3}");
+    // Whole milliseconds in integers: float rounding printed 119.9996 s as `1m60s`.
+    let hours = ms / 3_600_000;
+    let minutes = ms / 60_000 % 60;
+    let mut s = format!("{}.{:03}", ms / 1000 % 60, ms % 1000);
     while s.ends_with('0') {
         s.pop();
     }

@@ -319,12 +319,23 @@ fn check_addr(addr: &str, path: &str, problems: &mut Problems) {
 pub(super) fn duration(value: &Option<String>, path: &str, default: Duration, problems: &mut Problems) -> Duration {
     match value {
         None => default,
-        Some(text) => humantime::parse_duration(text).unwrap_or_else(|e| {
-            problems.push(path, format!("`{text}` is not a duration ({e}); write e.g. \"30s\" or \"250ms\""));
-            default
-        }),
+        Some(text) => match humantime::parse_duration(text) {
+            // The request path adds these to `Instant::now()`, which panics past what it can hold.
+            Ok(d) if d > MAX_DURATION => {
+                problems.push(path, format!("`{text}` is too long: at most 365 days"));
+                default
+            }
+            Ok(d) => d,
+            Err(e) => {
+                problems.push(path, format!("`{text}` is not a duration ({e}); write e.g. \"30s\" or \"250ms\""));
+                default
+            }
+        },
     }
 }
+
+/// Longest duration any setting accepts: far beyond any sensible timeout, far below overflow.
+const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
 #[cfg(test)]
 mod tests {

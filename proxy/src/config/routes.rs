@@ -72,7 +72,7 @@ pub(super) fn model_route(
     }
     let retry = retry_policy(&path, m.retry.as_ref(), problems);
     let breaker = breaker_config(&path, m.breaker.as_ref(), problems);
-    let max_attempts = m.max_attempts.unwrap_or(1 + retry.max_retries);
+    let max_attempts = m.max_attempts.unwrap_or(retry.max_retries.saturating_add(1));
     if max_attempts == 0 {
         problems.push(format!("{path}.max_attempts"), "must be at least 1");
     }
