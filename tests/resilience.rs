@@ -191,7 +191,7 @@ breaker = { consecutive_failures = 0, failure_ratio = 0 }
 "#;
     let gw = Gateway::start_with(extra).await;
     let body: Value =
-        json!({"model": "paced", "messages": [{"role": "user", "content": "hi"}], "mock": {"delay_ms": 400}});
+        json!({"model": "paced", "messages": [{"role": "user", "content": "hi"}], "mock": {"delay_ms": 1000}});
     let tasks: Vec<_> = (0..6)
         .map(|i| {
             let url = gw.url("/v1/chat/completions");
