@@ -129,19 +129,9 @@ impl pingora::server::ShutdownSignalWatch for DrainingSignals {
             }
             _ = term.recv() => {}
         }
-        let window = self.state.config().server.graceful_shutdown_timeout;
-        tracing::info!(in_flight = self.state.metrics.in_flight.get(), ?window, "SIGTERM: draining in-flight requests");
+        tracing::info!(in_flight = self.state.metrics.in_flight.get(), "SIGTERM: draining in-flight requests");
         self.state.start_draining();
-        let deadline = tokio::time::Instant::now() + window;
-        while self.state.metrics.in_flight.get() > 0 {
-            if tokio::time::Instant::now() >= deadline {
-                tracing::warn!(in_flight = self.state.metrics.in_flight.get(), "drain window over; cutting the rest");
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        self.state.accounting.ledger.close(Duration::from_secs(10)).await;
-        tracing::info!(stats = ?self.state.accounting.ledger.stats(), "drained; usage ledger flushed");
+        drain_then_flush_ledger(&self.state).await;
         ShutdownSignal::GracefulTerminate
     }
 }
@@ -156,14 +146,23 @@ struct LedgerDrain {
 impl BackgroundService for LedgerDrain {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let _ = shutdown.changed().await;
-        let window = self.state.config().server.graceful_shutdown_timeout;
-        let deadline = tokio::time::Instant::now() + window;
-        while self.state.metrics.in_flight.get() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        self.state.accounting.ledger.close(Duration::from_secs(10)).await;
-        tracing::info!(stats = ?self.state.accounting.ledger.stats(), "usage ledger flushed for shutdown");
+        drain_then_flush_ledger(&self.state).await;
     }
+}
+
+/// Waits until no request is in flight (at most `server.graceful_shutdown_timeout`), then
+/// flushes the usage ledger. Shared by the SIGTERM drain and the upgrade hand-over.
+async fn drain_then_flush_ledger(state: &AppState) {
+    let deadline = tokio::time::Instant::now() + state.config().server.graceful_shutdown_timeout;
+    while state.metrics.in_flight.get() > 0 {
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(in_flight = state.metrics.in_flight.get(), "drain window over; cutting the rest");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    state.accounting.ledger.close(Duration::from_secs(10)).await;
+    tracing::info!(stats = ?state.accounting.ledger.stats(), "drained; usage ledger flushed");
 }
 
 /// Reloads the config on SIGHUP and on file change.

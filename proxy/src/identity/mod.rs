@@ -99,7 +99,8 @@ impl Identity {
     }
 }
 
-fn bearer(value: &str) -> Option<&str> {
+/// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive, per RFC 7235).
+pub fn bearer(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)

@@ -21,8 +21,8 @@ pub fn authorize(config: &Config, session: &Session) -> Result<(), GatewayError>
         .headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(|k| crate::identity::hash_key(k.trim()));
+        .and_then(crate::identity::bearer)
+        .map(crate::identity::hash_key);
     match presented {
         Some(hash) if bool::from(hash.ct_eq(&expected)) => Ok(()),
         _ => Err(GatewayError::AdminUnauthorized),

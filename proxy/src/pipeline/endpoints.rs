@@ -50,7 +50,7 @@ pub async fn metrics(
             .headers
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(crate::identity::bearer)
             .unwrap_or("");
         if !bool::from(presented.as_bytes().ct_eq(token.0.as_bytes())) {
             return Err(GatewayError::MetricsUnauthorized);
