@@ -15,3 +15,4 @@ pub mod pacing;
 pub mod quota;
 pub mod retry;
 pub mod store;
+pub mod trim;
