@@ -18,8 +18,9 @@ const KEY_DOMAIN: &[u8] = b"sluice-cache-key-v1";
 
 /// Top-level request fields that cannot change the answer and so stay out of the key:
 /// `user`, `metadata`, `store` and `service_tier` are bookkeeping; `stream` is encoded in the
-/// [`Kind`]; `stream_options` only asks for a usage chunk, which the proxy adds or strips per
-/// client; `model` is the client's name for the route, whose upstream model is keyed explicitly.
+/// [`Kind`]; of `stream_options` only `include_usage` shapes a stream (a final usage chunk), and
+/// it is keyed on its own for [`Kind::ChatStream`]; `model` is the client's name for the route,
+/// whose upstream model is keyed explicitly.
 pub const EXCLUDED_FIELDS: &[&str] =
     &["user", "stream_options", "metadata", "store", "service_tier", "stream", "model"];
 
@@ -71,6 +72,11 @@ impl CacheKey {
         request: &Map<String, Value>,
     ) -> CacheKey {
         let mut h = KeyHasher::new(scope, route, upstream_model, kind);
+        if kind == Kind::ChatStream {
+            let usage_chunk =
+                request.get("stream_options").and_then(|o| o.get("include_usage")) == Some(&Value::Bool(true));
+            h.part(if usage_chunk { b"usage-chunk" } else { b"no-usage-chunk" });
+        }
         let mut body = Vec::with_capacity(256);
         canonical::write_object(request, |k| !EXCLUDED_FIELDS.contains(&k), &mut |b: &[u8]| body.extend_from_slice(b));
         h.part(&body);
@@ -224,6 +230,19 @@ mod tests {
         noisy["stream"] = json!(false);
         noisy["model"] = json!("alias-of-the-route");
         assert_eq!(key(T, &obj(base)), key(T, &obj(noisy)));
+    }
+
+    #[test]
+    fn a_stream_asking_for_its_usage_chunk_is_another_entry() {
+        let plain = obj(json!({"temperature": 0, "messages": []}));
+        let mut usage = plain.clone();
+        usage.insert("stream_options".into(), json!({"include_usage": true}));
+        let mut no_usage = plain.clone();
+        no_usage.insert("stream_options".into(), json!({"include_usage": false}));
+        let k = |b: &Map<String, Value>, kind| CacheKey::for_request(T, "r", "m", kind, b);
+        assert_ne!(k(&plain, Kind::ChatStream), k(&usage, Kind::ChatStream));
+        assert_eq!(k(&plain, Kind::ChatStream), k(&no_usage, Kind::ChatStream));
+        assert_eq!(k(&plain, Kind::ChatJson), k(&usage, Kind::ChatJson), "JSON answers carry usage anyway");
     }
 
     #[test]

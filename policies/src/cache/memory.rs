@@ -127,7 +127,7 @@ impl MemoryTier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::{CacheKey, Kind, Scope};
+    use crate::cache::{CacheKey, Kind, Scope, Tokens};
     use bytes::Bytes;
     use serde_json::json;
 
@@ -137,7 +137,7 @@ mod tests {
     }
 
     fn json_of(len: usize) -> CachedValue {
-        CachedValue::Json { body: Bytes::from(vec![b'x'; len]) }
+        CachedValue::Json { body: Bytes::from(vec![b'x'; len]), tokens: Tokens::default() }
     }
 
     const HOUR: Duration = Duration::from_secs(3600);
@@ -145,7 +145,10 @@ mod tests {
     #[test]
     fn put_then_get_returns_the_value_and_counts_its_bytes() {
         let tier = MemoryTier::new(1 << 20);
-        let stream = CachedValue::Stream { events: vec![Bytes::from_static(b"a"), Bytes::from_static(b"bc")] };
+        let stream = CachedValue::Stream {
+            events: vec![Bytes::from_static(b"a"), Bytes::from_static(b"bc")],
+            tokens: Tokens::default(),
+        };
         tier.put(key(1), json_of(100), HOUR);
         tier.put(key(2), stream.clone(), HOUR);
         assert_eq!(tier.get(&key(1)), Some(json_of(100)));

@@ -27,7 +27,7 @@ pub use memory::{MemoryStats, MemoryTier};
 pub use redis_tier::{RedisTier, RedisTierConfig, Stored};
 pub use single_flight::{FollowerHandle, LeaderFailed, LeaderGuard, Role, SingleFlight};
 pub use two_tier::{Cache, CacheStats, Hit, Tier};
-pub use value::CachedValue;
+pub use value::{CachedValue, Tokens};
 
 use std::time::Duration;
 

@@ -136,7 +136,7 @@ fn map_err(e: redis::RedisError) -> CacheError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::{Kind, Scope};
+    use crate::cache::{Kind, Scope, Tokens};
     use redis::AsyncCommands;
     use serde_json::json;
     use sluice_mock_upstream::RedisServer;
@@ -157,6 +157,7 @@ mod tests {
         let tier = tier(&server, 1 << 20);
         let value = CachedValue::Stream {
             events: vec![Bytes::from_static(b"data: {\"a\":1}\n\n"), Bytes::from_static(b"data: [DONE]\n\n")],
+            tokens: Tokens { prompt: 3, completion: 9 },
         };
         assert_eq!(tier.get(&key(1)).await.unwrap(), None);
         assert_eq!(tier.put(&key(1), &value, Duration::from_secs(3600)).await.unwrap(), Stored::Yes);
@@ -175,8 +176,8 @@ mod tests {
     async fn values_over_the_cap_and_zero_ttls_are_not_stored() {
         let server = RedisServer::start().unwrap();
         let tier = tier(&server, 100);
-        let big = CachedValue::Json { body: Bytes::from(vec![b'x'; 101]) };
-        let small = CachedValue::Json { body: Bytes::from(vec![b'x'; 100]) };
+        let big = CachedValue::Json { body: Bytes::from(vec![b'x'; 101]), tokens: Tokens::default() };
+        let small = CachedValue::Json { body: Bytes::from(vec![b'x'; 100]), tokens: Tokens::default() };
         let hour = Duration::from_secs(3600);
         assert_eq!(tier.put(&key(1), &big, hour).await.unwrap(), Stored::TooLarge);
         assert_eq!(tier.get(&key(1)).await.unwrap(), None);
@@ -195,6 +196,9 @@ mod tests {
         assert!(matches!(tier.get(&key(1)).await, Err(CacheError::Corrupt(_))));
         server.kill();
         assert!(tier.get(&key(2)).await.is_err());
-        assert!(tier.put(&key(2), &CachedValue::Json { body: Bytes::new() }, Duration::from_secs(1)).await.is_err());
+        assert!(tier
+            .put(&key(2), &CachedValue::Json { body: Bytes::new(), tokens: Tokens::default() }, Duration::from_secs(1))
+            .await
+            .is_err());
     }
 }

@@ -133,6 +133,14 @@ impl LeaderGuard {
         self.flight.changed.notify_waiters();
     }
 
+    /// Whether any request is following this flight now. A leader whose own client left keeps
+    /// reading the upstream answer while followers wait for it.
+    pub fn has_followers(&self) -> bool {
+        // One reference is the guard's, one the table's (until the flight ends); the rest are
+        // followers' handles.
+        Arc::strong_count(&self.flight) > 2
+    }
+
     /// Ends the flight with its answer. For a stream, `value` is the [`CachedValue::Stream`] whose
     /// events start with the ones published (followers continue from where they are in it).
     pub fn complete(mut self, value: CachedValue) {
@@ -193,7 +201,7 @@ impl FollowerHandle {
             .flight
             .wait_for(|state| {
                 let events = match &state.outcome {
-                    Some(Outcome::Complete(CachedValue::Stream { events })) => events,
+                    Some(Outcome::Complete(CachedValue::Stream { events, .. })) => events,
                     _ => &state.events,
                 };
                 if let Some(event) = events.get(cursor) {

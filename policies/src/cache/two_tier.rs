@@ -89,9 +89,31 @@ impl Cache {
     /// returned: the answer is already on its way to the client.
     pub async fn put(&self, key: &CacheKey, value: CachedValue, ttl: Duration) {
         // Memory first: requests on this instance hit at once, while Redis is still being written.
-        self.memory.put(*key, value.clone(), ttl);
+        self.put_memory(key, value.clone(), ttl);
+        self.put_shared(key, &value, ttl).await;
+    }
+
+    /// The entry in this process's memory only (no Redis round trip): the check a request makes
+    /// after it became the leader of a flight, in case another flight completed just before.
+    pub fn get_memory(&self, key: &CacheKey) -> Option<CachedValue> {
+        self.memory.get(key)
+    }
+
+    /// Stores in this process's memory only: synchronous, so the next request on this instance
+    /// hits. Pair with [`Cache::put_shared`] (which may run in the background).
+    pub fn put_memory(&self, key: &CacheKey, value: CachedValue, ttl: Duration) {
+        self.memory.put(*key, value, ttl);
+    }
+
+    /// Whether a shared (Redis) tier is configured.
+    pub fn has_shared(&self) -> bool {
+        self.redis.is_some()
+    }
+
+    /// Stores in the shared tier only (nothing without one); failures are counted.
+    pub async fn put_shared(&self, key: &CacheKey, value: &CachedValue, ttl: Duration) {
         let Some(redis) = &self.redis else { return };
-        match redis.put(key, &value, ttl).await {
+        match redis.put(key, value, ttl).await {
             Ok(Stored::Yes | Stored::ZeroTtl) => {}
             Ok(Stored::TooLarge) => {
                 self.counters.redis_too_large.fetch_add(1, Ordering::Relaxed);
@@ -116,7 +138,7 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::{Kind, RedisTierConfig, Scope};
+    use crate::cache::{Kind, RedisTierConfig, Scope, Tokens};
     use bytes::Bytes;
     use serde_json::json;
     use sluice_mock_upstream::RedisServer;
@@ -127,7 +149,7 @@ mod tests {
     }
 
     fn body(s: &'static str) -> CachedValue {
-        CachedValue::Json { body: Bytes::from_static(s.as_bytes()) }
+        CachedValue::Json { body: Bytes::from_static(s.as_bytes()), tokens: Tokens::default() }
     }
 
     fn shared_cache(server: &RedisServer) -> (Cache, MemoryTier) {

@@ -5,7 +5,7 @@ use serde_json::json;
 use tokio::sync::Barrier;
 
 use super::*;
-use crate::cache::{Kind, Scope};
+use crate::cache::{Kind, Scope, Tokens};
 
 fn key(i: u64) -> CacheKey {
     let body = json!({ "temperature": 0, "i": i });
@@ -55,7 +55,7 @@ async fn hundred_concurrent_joiners_make_one_leader_and_identical_answers() {
                 match role {
                     Role::Leader(guard) => {
                         leaders.fetch_add(1, Ordering::SeqCst);
-                        let value = CachedValue::Json { body: ev("{\"answer\":42}") };
+                        let value = CachedValue::Json { body: ev("{\"answer\":42}"), tokens: Tokens::default() };
                         guard.complete(value.clone());
                         value
                     }
@@ -65,7 +65,7 @@ async fn hundred_concurrent_joiners_make_one_leader_and_identical_answers() {
         })
         .collect();
     for task in tasks {
-        assert_eq!(task.await.unwrap(), CachedValue::Json { body: ev("{\"answer\":42}") });
+        assert_eq!(task.await.unwrap(), CachedValue::Json { body: ev("{\"answer\":42}"), tokens: Tokens::default() });
     }
     assert_eq!(leaders.load(Ordering::SeqCst), 1);
     assert_eq!(sf.follower_joins(), 99);
@@ -83,7 +83,7 @@ async fn stream_followers_replay_from_the_start_then_follow_live() {
     let (early, late) = (tokio::spawn(drain(early)), tokio::spawn(drain(late)));
     tokio::task::yield_now().await;
     guard.event(ev("c"));
-    guard.complete(CachedValue::Stream { events: vec![ev("a"), ev("b"), ev("c")] });
+    guard.complete(CachedValue::Stream { events: vec![ev("a"), ev("b"), ev("c")], tokens: Tokens::default() });
     let want = vec![ev("a"), ev("b"), ev("c")];
     assert_eq!(early.await.unwrap().unwrap(), want);
     assert_eq!(late.await.unwrap().unwrap(), want);
@@ -103,7 +103,7 @@ async fn many_stream_followers_get_every_event_in_order() {
         want.push(e);
         tokio::task::yield_now().await;
     }
-    guard.complete(CachedValue::Stream { events: want.clone() });
+    guard.complete(CachedValue::Stream { events: want.clone(), tokens: Tokens::default() });
     for r in readers {
         assert_eq!(r.await.unwrap().unwrap(), want);
     }
@@ -114,7 +114,7 @@ async fn a_completed_stream_reaches_followers_that_saw_no_events() {
     let sf = SingleFlight::new();
     let guard = leader(sf.join(&key(1)));
     let f = follower(sf.join(&key(1)));
-    guard.complete(CachedValue::Stream { events: vec![ev("x"), ev("y")] });
+    guard.complete(CachedValue::Stream { events: vec![ev("x"), ev("y")], tokens: Tokens::default() });
     assert_eq!(drain(f).await.unwrap(), vec![ev("x"), ev("y")]);
 }
 
@@ -147,7 +147,18 @@ async fn followers_wait_for_the_leader_and_keys_are_independent() {
     let mut waiting = tokio::spawn(f.value());
     assert!(tokio::time::timeout(Duration::from_secs(5), &mut waiting).await.is_err(), "no answer before complete");
     drop(two);
-    one.complete(CachedValue::Json { body: ev("1") });
-    assert_eq!(waiting.await.unwrap(), Ok(CachedValue::Json { body: ev("1") }));
+    one.complete(CachedValue::Json { body: ev("1"), tokens: Tokens::default() });
+    assert_eq!(waiting.await.unwrap(), Ok(CachedValue::Json { body: ev("1"), tokens: Tokens::default() }));
     assert_eq!(sf.in_flight(), 0);
+}
+
+#[test]
+fn a_leader_knows_whether_anyone_follows() {
+    let sf = SingleFlight::new();
+    let guard = leader(sf.join(&key(1)));
+    assert!(!guard.has_followers());
+    let handle = follower(sf.join(&key(1)));
+    assert!(guard.has_followers());
+    drop(handle);
+    assert!(!guard.has_followers(), "a follower that left no longer counts");
 }
