@@ -9,10 +9,14 @@ mod harness;
 
 // Identity: gateway keys, JWT, the key never forwarded upstream.
 mod auth;
+// Response cache: hits, stream replay, single flight, per-input embeddings, headers, Redis tier.
+mod cache;
 // Non-streaming chat on OpenAI, Workers AI native and Workers AI OpenAI-compatible routes.
 mod chat;
 // The shipped config.toml loads, and `sluice check` reports problems with TOML paths.
 mod config_file;
+// Complexity-based downgrade rules: cheap model for simple prompts, opt-outs, holdback, ledger.
+mod downgrade;
 // Embeddings: strings, arrays, token ids, base64, dimensions, on both providers.
 mod embeddings;
 // Models, health, readiness, metrics, 404/405, request ids, pass-through.

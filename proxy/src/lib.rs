@@ -2,7 +2,9 @@
 //! AI. See `ARCHITECTURE.md` for the map and the request's path through the code.
 
 pub mod accounting;
+pub mod caching;
 pub mod config;
+pub mod downgrade;
 pub mod error;
 pub mod identity;
 pub mod pipeline;

@@ -110,7 +110,11 @@ fn serve(path: PathBuf, opts: RunOptions) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let accounting = std::sync::Arc::new(runtime.block_on(sluice::accounting::connect(&config))?);
-    let state = AppState::new(config, Some(path), accounting)?;
+    let caching = {
+        let _inside = runtime.enter();
+        sluice::caching::Caching::connect(&config.cache, &config.store.key_prefix)?
+    };
+    let state = AppState::new(config, Some(path), accounting, caching)?;
     server::spawn_state_tasks(&runtime, &state);
     let signals = server::DrainingSignals { state: state.clone() };
     let server = server::build(state, opts)?;

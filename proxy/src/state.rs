@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::accounting::Accounting;
+use crate::caching::Caching;
 use crate::config::live::LiveConfig;
 use crate::config::Config;
 use crate::telemetry::metrics::Metrics;
@@ -19,6 +20,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Quota store and usage ledger.
     pub accounting: Arc<Accounting>,
+    /// Response cache and single flight (survive reloads; capacity and Redis are restart-only).
+    pub caching: Caching,
     /// Circuit breakers by `provider/model` (per instance; survive reloads).
     pub breakers: sluice_policies::breaker::Breakers,
     /// Pacers by provider name (survive reloads; reconfigured in place).
@@ -33,6 +36,7 @@ impl AppState {
         config: Config,
         path: Option<std::path::PathBuf>,
         accounting: Arc<Accounting>,
+        caching: Caching,
     ) -> Result<Arc<AppState>, prometheus::Error> {
         let metrics = Metrics::new()?;
         metrics.config_version.set(1);
@@ -42,6 +46,7 @@ impl AppState {
             live: LiveConfig::new(config, path),
             metrics: Arc::new(metrics),
             accounting,
+            caching,
             access_log,
             draining: AtomicBool::new(false),
             breakers: sluice_policies::breaker::Breakers::new(),

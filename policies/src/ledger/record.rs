@@ -43,6 +43,18 @@ pub struct UsageRecord {
     pub cache_hit: bool,
     /// True when the request was served by a cheaper model than asked (downgrade policy).
     pub downgraded: bool,
+    /// What the route's downgrade rule decided, when it has one: `applied`, `holdback` (eligible
+    /// but kept on the asked model for A/B comparison), `complex`, `structured`, `opted_out`,
+    /// `never`. `None`: the route has no rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downgrade: Option<String>,
+    /// The classifier's complexity score (higher is more complex), when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complexity_score: Option<f32>,
+    /// Estimated USD saved against the asked model: by a downgrade (the asked route's first model
+    /// priced on the same usage, minus `cost_usd`) or by a cache hit (the hit's would-be cost).
+    #[serde(default)]
+    pub saved_usd: f64,
     /// Upstream attempts made (0 for a cache hit or a refusal).
     pub attempts: u32,
     /// HTTP status returned to the client.

@@ -139,9 +139,28 @@ impl Accounting {
         }
         ctx.accounted = true;
         let usage = ctx.usage.unwrap_or_default();
-        let actual = usage.prompt_tokens + usage.completion_tokens;
+        let hit = ctx.cache == Some(crate::caching::CacheStatus::Hit);
+        let mut actual = usage.prompt_tokens + usage.completion_tokens;
         if let Some(model) = ctx.model_used.as_deref() {
             ctx.cost_usd = config.cost_usd(model, &usage);
+        }
+        if let Some(asked) = ctx.downgraded_from.as_deref() {
+            // What the asked model would have cost on the same usage (tokenizers differ a little).
+            let saved = (config.cost_usd(asked, &usage) - ctx.cost_usd).max(0.0);
+            ctx.saved_usd = saved;
+            let route = ctx.route.as_ref().map_or("none", |r| r.name.as_str());
+            metrics.downgrade_saved_usd.with_label_values(&[route]).inc_by(saved);
+        }
+        if hit {
+            // Served from the cache: no upstream cost; the quota is charged only if the tier says so.
+            let route = ctx.route.as_ref().map_or("none", |r| r.name.as_str());
+            metrics.cache.saved_usd.with_label_values(&[route]).inc_by(ctx.cost_usd);
+            ctx.saved_usd += ctx.cost_usd;
+            ctx.cost_usd = 0.0;
+            let tier = ctx.tier.as_deref().unwrap_or_default();
+            if !config.tiers.get(tier).is_some_and(|t| t.cache_hits_use_quota) {
+                actual = 0;
+            }
         }
         if let Some(reservation) = ctx.reservation.take() {
             match self.store.settle(&reservation, actual).await {
@@ -156,7 +175,7 @@ impl Accounting {
                 }
             }
         }
-        if actual > 0 {
+        if actual > 0 && !hit {
             let tier = ctx.tier.as_deref().unwrap_or("none");
             let tenant = bounded_tenant(config, ctx.tenant.as_deref());
             let model = ctx.route.as_ref().map_or("none", |r| r.name.as_str());
@@ -194,8 +213,11 @@ impl Accounting {
             reasoning_tokens: usage.reasoning_tokens,
             estimated: ctx.usage_estimated,
             cost_usd: ctx.cost_usd,
-            cache_hit: false,
-            downgraded: false,
+            cache_hit: ctx.cache == Some(crate::caching::CacheStatus::Hit),
+            downgraded: ctx.downgraded_from.is_some(),
+            downgrade: ctx.downgrade.map(|(o, _)| o.as_str().to_string()),
+            complexity_score: ctx.downgrade.and_then(|(_, s)| s),
+            saved_usd: ctx.saved_usd,
             attempts: ctx.attempts,
             status: ctx.status,
             stream: ctx.stream,

@@ -10,8 +10,9 @@ use super::file::ConfigFile;
 use super::routes::{model_route, render_models};
 use super::upstreams::provider;
 use super::{
-    Backend, Config, LedgerSettings, LogSettings, MetricsSettings, OutagePolicy, Passthrough, Price, Problems,
-    ProviderKind, QuotaSettings, Secret, ServerSettings, StoreSettings, TenantSettings, Tier, Timeouts, TlsSettings,
+    Backend, CacheSettings, Config, DowngradeSettings, LedgerSettings, LogSettings, MetricsSettings, OutagePolicy,
+    Passthrough, Price, Problems, ProviderKind, QuotaSettings, Secret, ServerSettings, StoreSettings, TenantSettings,
+    Tier, Timeouts, TlsSettings,
 };
 use crate::identity;
 use sluice_policies::quota::Limits;
@@ -53,7 +54,7 @@ pub fn build(file: ConfigFile, problems: &mut Problems) -> Option<Config> {
 
     let mut models = HashMap::new();
     for (name, m) in &file.models {
-        if let Some(route) = model_route(name, m, &providers, &file.providers, problems) {
+        if let Some(route) = model_route(name, m, &providers, &file, problems) {
             models.insert(name.clone(), Arc::new(route));
         }
     }
@@ -87,6 +88,8 @@ pub fn build(file: ConfigFile, problems: &mut Problems) -> Option<Config> {
                     tokens_per_minute: t.tokens_per_minute,
                 },
                 models: t.models.clone(),
+                cache_hits_use_quota: t.cache_hits_use_quota.unwrap_or(false),
+                downgrade: t.downgrade.unwrap_or(true),
             },
         );
     }
@@ -153,6 +156,7 @@ pub fn build(file: ConfigFile, problems: &mut Problems) -> Option<Config> {
                 monthly_tokens: t.monthly_tokens,
                 monthly_cost_usd: t.monthly_cost_usd,
                 cache: t.cache.unwrap_or(true),
+                downgrade: t.downgrade.unwrap_or(true),
             },
         );
     }
@@ -185,6 +189,14 @@ pub fn build(file: ConfigFile, problems: &mut Problems) -> Option<Config> {
         Some(k) => Some(identity::hash_key(k)),
     };
 
+    let cache = cache_settings(&file, &store, problems);
+    let downgrade = DowngradeSettings {
+        weights: file.downgrade.weights.clone().unwrap_or_default(),
+        threshold: file.downgrade.threshold.unwrap_or(sluice_policies::downgrade::DEFAULT_THRESHOLD),
+    };
+    if !downgrade.threshold.is_finite() {
+        problems.push("downgrade.threshold", "must be a finite number");
+    }
     let models_listing = render_models(&file.models);
     let identity = identity?;
     if !problems.is_empty() {
@@ -208,8 +220,45 @@ pub fn build(file: ConfigFile, problems: &mut Problems) -> Option<Config> {
         tenants,
         overrides,
         admin_key,
+        cache,
+        downgrade,
         warnings,
     })
+}
+
+/// Largest in-process cache accepted (moka weighs entries in `u32`s, and a cache bigger than
+/// this box's memory is a typo).
+const MAX_CACHE_MEMORY_BYTES: u64 = 64 << 30;
+
+fn cache_settings(file: &ConfigFile, store: &StoreSettings, problems: &mut Problems) -> CacheSettings {
+    let c = &file.cache;
+    let memory_bytes = c.memory_bytes.unwrap_or(256 << 20);
+    if memory_bytes > MAX_CACHE_MEMORY_BYTES {
+        problems.push("cache.memory_bytes", "must be at most 64 GiB");
+    }
+    let max_entry_bytes = c.max_entry_bytes.unwrap_or(1 << 20);
+    if max_entry_bytes == 0 || max_entry_bytes > 64 << 20 {
+        problems.push("cache.max_entry_bytes", "must be between 1 byte and 64 MiB");
+    }
+    let redis_url = match c.redis.as_deref() {
+        None | Some("auto") => match &store.backend {
+            Backend::Redis { url } => Some(url.clone()),
+            Backend::Memory => None,
+        },
+        Some("off") => None,
+        Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => Some(url.to_string()),
+        Some(_) => {
+            problems.push("cache.redis", "use \"auto\", \"off\" or a redis:// or rediss:// URL");
+            None
+        }
+    };
+    CacheSettings {
+        enabled: c.enabled.unwrap_or(true),
+        memory_bytes,
+        max_entry_bytes,
+        redis_url,
+        redis_timeout: duration(&c.redis_timeout, "cache.redis_timeout", Duration::from_millis(50), problems),
+    }
 }
 
 fn store_settings(file: &ConfigFile, problems: &mut Problems) -> StoreSettings {

@@ -60,6 +60,73 @@ pub struct ConfigFile {
     /// The admin API.
     #[serde(default)]
     pub admin: AdminFile,
+    /// The response cache (process-wide settings; per-route ones are under `[models.NAME.cache]`).
+    #[serde(default)]
+    pub cache: CacheFile,
+    /// The complexity classifier (rules are per route, under `[models.NAME.downgrade]`).
+    #[serde(default)]
+    pub downgrade: DowngradeFile,
+}
+
+/// `[downgrade]`: the classifier every route's downgrade rule uses.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DowngradeFile {
+    /// Score from which a request counts as complex (default 1.0; rules may set their own).
+    pub threshold: Option<f32>,
+    /// Per-signal weights (every one optional; defaults tuned on the evaluation corpus).
+    pub weights: Option<sluice_policies::downgrade::ClassifierWeights>,
+}
+
+/// `[models.NAME.downgrade]`: send simple requests for this route to a cheaper route.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelDowngradeFile {
+    /// The cheaper route (a model name under `[models]`) that serves simple requests.
+    pub to: String,
+    /// `auto` (default: the classifier decides), `always` or `never`.
+    pub mode: Option<String>,
+    /// This rule's complexity threshold (default: `[downgrade] threshold`).
+    pub threshold: Option<f32>,
+    /// Plan tiers the rule applies to (default: all).
+    pub tiers: Option<Vec<String>>,
+    /// Share of would-be downgrades kept on this route for A/B comparison (0–1, default 0).
+    pub holdback: Option<f64>,
+    /// Also downgrade requests with tools or a strict JSON schema (default false).
+    pub structured: Option<bool>,
+}
+
+/// `[cache]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheFile {
+    /// Master switch (default true). Off: no request reads or fills the cache.
+    pub enabled: Option<bool>,
+    /// Capacity of the in-process tier in bytes of cached answers (default 256 MiB). Restart-only.
+    pub memory_bytes: Option<u64>,
+    /// Largest answer stored, in bytes (default 1 MiB); larger ones are served but not kept.
+    pub max_entry_bytes: Option<usize>,
+    /// Shared Redis tier: `auto` (default: on when `[store] backend = "redis"`, same server),
+    /// `off`, or a Redis URL of its own. Restart-only.
+    pub redis: Option<String>,
+    /// Bound on each Redis cache call; a slower Redis is a miss (default "50ms"). Restart-only.
+    pub redis_timeout: Option<String>,
+}
+
+/// `[models.NAME.cache]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelCacheFile {
+    /// Cache this route's answers (default true; only deterministic requests unless `sampled`).
+    pub enabled: Option<bool>,
+    /// How long an answer is kept (default "1h" for chat, "24h" for embeddings).
+    pub ttl: Option<String>,
+    /// `tenant` (default: entries are never shared between tenants) or `shared`.
+    pub scope: Option<String>,
+    /// Also cache sampled answers (temperature above 0 and no `seed`); default false.
+    pub sampled: Option<bool>,
+    /// Also cache requests for several choices (`n` > 1); default false.
+    pub multiple_choices: Option<bool>,
 }
 
 /// `[store]`.
@@ -127,6 +194,8 @@ pub struct TenantFile {
     pub monthly_cost_usd: Option<f64>,
     /// Opt this tenant out of response caching.
     pub cache: Option<bool>,
+    /// Opt this tenant out of model downgrades (default true: rules apply).
+    pub downgrade: Option<bool>,
 }
 
 /// `[[overrides]]`: limits for one (tenant, user), replacing the tier's.
@@ -283,6 +352,10 @@ pub struct ModelFile {
     /// When every candidate is cooling down, how long a request may wait for the first to reopen
     /// (default "0s": answer 503 at once with retry-after = the remaining cool-down).
     pub cooldown_wait: Option<String>,
+    /// Response caching for this route.
+    pub cache: Option<ModelCacheFile>,
+    /// Complexity-based downgrade to a cheaper route.
+    pub downgrade: Option<ModelDowngradeFile>,
 }
 
 /// `[models.NAME.retry]`.
@@ -394,6 +467,11 @@ pub struct TierFile {
     pub tokens_per_minute: Option<u64>,
     /// Models this tier may use; absent = all.
     pub models: Option<Vec<String>>,
+    /// Whether answers served from the response cache count against the monthly token quota
+    /// (default false: a hit costs nothing upstream, so it costs the user nothing).
+    pub cache_hits_use_quota: Option<bool>,
+    /// Whether downgrade rules apply to this tier's requests (default true).
+    pub downgrade: Option<bool>,
 }
 
 /// `[[passthrough]]`: a `/v1/…` prefix forwarded unchanged.

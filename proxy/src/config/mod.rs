@@ -62,6 +62,10 @@ pub struct Config {
     pub overrides: HashMap<(String, String), sluice_policies::quota::Limits>,
     /// SHA-256 of the admin key; the admin API is off when `None`.
     pub admin_key: Option<[u8; 32]>,
+    /// Response-cache settings of the whole process.
+    pub cache: CacheSettings,
+    /// The complexity classifier's weights and default threshold.
+    pub downgrade: DowngradeSettings,
     /// Non-fatal remarks found while validating (e.g. a literal secret).
     pub warnings: Vec<String>,
 }
@@ -85,6 +89,82 @@ impl Config {
         (fresh as f64 * p.input + cached as f64 * p.cached_input + usage.completion_tokens as f64 * p.output)
             / 1_000_000.0
     }
+}
+
+/// `[cache]` validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheSettings {
+    /// Master switch.
+    pub enabled: bool,
+    /// In-process tier capacity in bytes (restart-only).
+    pub memory_bytes: u64,
+    /// Largest answer stored in either tier.
+    pub max_entry_bytes: usize,
+    /// Redis URL of the shared tier (restart-only); `None` = memory only.
+    pub redis_url: Option<String>,
+    /// Bound on each Redis cache call (restart-only).
+    pub redis_timeout: Duration,
+}
+
+/// `[downgrade]` validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DowngradeSettings {
+    /// Classifier weights.
+    pub weights: sluice_policies::downgrade::ClassifierWeights,
+    /// Default complexity threshold.
+    pub threshold: f32,
+}
+
+/// When a downgrade rule sends requests to its cheaper route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DowngradeMode {
+    /// Simple requests (by the classifier) go to the cheaper route.
+    Auto,
+    /// Every request goes to the cheaper route.
+    Always,
+    /// The rule is switched off.
+    Never,
+}
+
+/// `[models.NAME.downgrade]` validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DowngradeRule {
+    /// The cheaper route's name.
+    pub to: String,
+    /// When it applies.
+    pub mode: DowngradeMode,
+    /// Complexity threshold (`None`: the global one).
+    pub threshold: Option<f32>,
+    /// Tiers it applies to (`None`: all).
+    pub tiers: Option<Vec<String>>,
+    /// Share of would-be downgrades kept on the asked route (A/B holdback).
+    pub holdback: f64,
+    /// Also downgrade requests with tools or a strict JSON schema.
+    pub structured: bool,
+}
+
+/// Who may share a route's cache entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheScope {
+    /// Each tenant has its own entries (the default).
+    Tenant,
+    /// All tenants share the route's entries (for public, non-personal content).
+    Shared,
+}
+
+/// `[models.NAME.cache]` validated.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RouteCache {
+    /// Cache this route at all.
+    pub enabled: bool,
+    /// Entry lifetime.
+    pub ttl: Duration,
+    /// Entry sharing.
+    pub scope: CacheScope,
+    /// Also cache sampled answers.
+    pub sampled: bool,
+    /// Also cache `n` > 1.
+    pub multiple_choices: bool,
 }
 
 /// Which store backend holds quota and rate-limit state.
@@ -165,6 +245,8 @@ pub struct TenantSettings {
     pub monthly_cost_usd: Option<f64>,
     /// Response caching allowed (default true).
     pub cache: bool,
+    /// Downgrade rules apply (default true).
+    pub downgrade: bool,
 }
 
 /// Settings that only a restart (or zero-downtime upgrade) can change, plus the body limit.
@@ -335,6 +417,10 @@ pub struct ModelRoute {
     pub allow_fallback: bool,
     /// How long a request may wait for a cooling-down candidate to reopen (0: answer 503 at once).
     pub cooldown_wait: Duration,
+    /// Response caching.
+    pub cache: RouteCache,
+    /// Complexity-based downgrade to a cheaper route.
+    pub downgrade: Option<DowngradeRule>,
 }
 
 /// One `(provider, upstream model)` candidate.
@@ -359,6 +445,10 @@ pub struct Tier {
     pub limits: sluice_policies::quota::Limits,
     /// Allowed models; `None` = all.
     pub models: Option<Vec<String>>,
+    /// Cache hits count against the monthly token quota.
+    pub cache_hits_use_quota: bool,
+    /// Downgrade rules apply to this tier.
+    pub downgrade: bool,
 }
 
 /// A forwarded `/v1/…` prefix.

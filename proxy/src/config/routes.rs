@@ -11,16 +11,20 @@ use sluice_policies::retry::RetryPolicy;
 use sluice_providers::Protocol;
 
 use super::build::duration;
-use super::file::{BreakerFile, ModelFile, ProviderFile, RetryFile};
-use super::{Candidate, ModelKind, ModelRoute, Problems, Provider, ProviderKind};
+use super::file::{BreakerFile, ModelCacheFile, ModelDowngradeFile, ModelFile, RetryFile};
+use super::{
+    CacheScope, Candidate, DowngradeMode, DowngradeRule, ModelKind, ModelRoute, Problems, Provider, ProviderKind,
+    RouteCache,
+};
 
 pub(super) fn model_route(
     name: &str,
     m: &ModelFile,
     providers: &HashMap<String, Arc<Provider>>,
-    raw_providers: &BTreeMap<String, ProviderFile>,
+    file: &super::file::ConfigFile,
     problems: &mut Problems,
 ) -> Option<ModelRoute> {
+    let (raw_providers, models, tiers) = (&file.providers, &file.models, &file.tiers);
     let path = format!("models.\"{name}\"");
     let kind = match m.kind.as_deref() {
         None | Some("chat") => ModelKind::Chat,
@@ -95,7 +99,98 @@ pub(super) fn model_route(
         ),
         allow_fallback: m.allow_fallback.unwrap_or(kind == ModelKind::Chat),
         cooldown_wait: duration(&m.cooldown_wait, &format!("{path}.cooldown_wait"), Duration::ZERO, problems),
+        cache: route_cache(&path, kind, m.cache.as_ref(), problems),
+        downgrade: m.downgrade.as_ref().map(|d| downgrade_rule(&path, name, kind, d, models, tiers, problems)),
     })
+}
+
+fn downgrade_rule(
+    path: &str,
+    name: &str,
+    kind: ModelKind,
+    d: &ModelDowngradeFile,
+    models: &BTreeMap<String, ModelFile>,
+    tiers: &BTreeMap<String, super::file::TierFile>,
+    problems: &mut Problems,
+) -> DowngradeRule {
+    let path = format!("{path}.downgrade");
+    if kind != ModelKind::Chat {
+        problems.push(&path, "downgrade rules apply to chat routes only");
+    }
+    match models.get(&d.to) {
+        None => problems.push(format!("{path}.to"), format!("unknown model `{}`: define it under [models]", d.to)),
+        Some(_) if d.to == name => problems.push(format!("{path}.to"), "must name another route"),
+        Some(target) if target.kind.as_deref().is_some_and(|k| k != "chat") => {
+            problems.push(format!("{path}.to"), format!("`{}` is not a chat route", d.to))
+        }
+        Some(target) if target.downgrade.is_some() => problems.push(
+            format!("{path}.to"),
+            format!("`{}` has a downgrade rule of its own; chains are not followed, point at the final route", d.to),
+        ),
+        Some(_) => {}
+    }
+    let mode = match d.mode.as_deref() {
+        None | Some("auto") => DowngradeMode::Auto,
+        Some("always") => DowngradeMode::Always,
+        Some("never") => DowngradeMode::Never,
+        Some(other) => {
+            problems
+                .push(format!("{path}.mode"), format!("unknown mode `{other}`: use \"auto\", \"always\" or \"never\""));
+            DowngradeMode::Auto
+        }
+    };
+    if d.threshold.is_some_and(|t| !t.is_finite()) {
+        problems.push(format!("{path}.threshold"), "must be a finite number");
+    }
+    let holdback = d.holdback.unwrap_or(0.0);
+    if !(0.0..=1.0).contains(&holdback) {
+        problems.push(format!("{path}.holdback"), "must be a share between 0 and 1 (e.g. 0.05)");
+    }
+    for (i, t) in d.tiers.iter().flatten().enumerate() {
+        if !tiers.contains_key(t) {
+            problems.push(format!("{path}.tiers[{i}]"), format!("unknown tier `{t}`: define it under [tiers]"));
+        }
+    }
+    DowngradeRule {
+        to: d.to.clone(),
+        mode,
+        threshold: d.threshold,
+        tiers: d.tiers.clone(),
+        holdback,
+        structured: d.structured.unwrap_or(false),
+    }
+}
+
+fn route_cache(path: &str, kind: ModelKind, c: Option<&ModelCacheFile>, problems: &mut Problems) -> RouteCache {
+    let default_ttl = match kind {
+        ModelKind::Chat => sluice_policies::cache::DEFAULT_CHAT_TTL,
+        ModelKind::Embeddings => sluice_policies::cache::DEFAULT_EMBEDDINGS_TTL,
+    };
+    let empty = ModelCacheFile::default();
+    let c = c.unwrap_or(&empty);
+    let path = format!("{path}.cache");
+    let ttl = duration(&c.ttl, &format!("{path}.ttl"), default_ttl, problems);
+    if ttl.is_zero() || ttl > sluice_policies::cache::MAX_TTL {
+        problems.push(
+            format!("{path}.ttl"),
+            "must be between 1ms and 365 days (use enabled = false to switch caching off)",
+        );
+    }
+    let scope = match c.scope.as_deref() {
+        None | Some("tenant") => CacheScope::Tenant,
+        Some("shared") => CacheScope::Shared,
+        Some(other) => {
+            problems.push(format!("{path}.scope"), format!("unknown scope `{other}`: use \"tenant\" or \"shared\""));
+            CacheScope::Tenant
+        }
+    };
+    RouteCache {
+        enabled: c.enabled.unwrap_or(true),
+        ttl,
+        scope,
+        sampled: c.sampled.unwrap_or(false),
+        multiple_choices: c.multiple_choices.unwrap_or(false),
+    }
 }
 
 fn retry_policy(path: &str, r: Option<&RetryFile>, problems: &mut Problems) -> RetryPolicy {

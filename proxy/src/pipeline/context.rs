@@ -131,6 +131,21 @@ pub struct RequestContext {
     pub fallback: bool,
     /// Sluice retried and gave up: clients must not retry on top (`x-should-retry: false`).
     pub gave_up: bool,
+    /// What the response cache did (chat and embeddings only).
+    pub cache: Option<crate::caching::CacheStatus>,
+    /// Where a hit came from: `memory`, `redis` or `flight`.
+    pub cache_layer: Option<&'static str>,
+    /// Embedding inputs: (served from the cache, sent upstream).
+    pub cache_inputs: Option<(u32, u32)>,
+    /// What the route's downgrade rule decided, and the complexity score.
+    pub downgrade: Option<(crate::downgrade::Outcome, Option<f32>)>,
+    /// The classifier's strongest signals (for the `x-sluice-downgrade-reason` header).
+    pub downgrade_reason: String,
+    /// The upstream model the asked route would have used (set when a downgrade applied), for
+    /// the saving estimate.
+    pub downgraded_from: Option<String>,
+    /// Estimated USD saved (downgrade or cache hit).
+    pub saved_usd: f64,
 }
 
 impl RequestContext {
@@ -166,6 +181,13 @@ impl RequestContext {
             attempts: 0,
             fallback: false,
             gave_up: false,
+            cache: None,
+            cache_layer: None,
+            cache_inputs: None,
+            downgrade: None,
+            downgrade_reason: String::new(),
+            downgraded_from: None,
+            saved_usd: 0.0,
         }
     }
 
@@ -210,6 +232,23 @@ impl RequestContext {
         }
         if let Some(abort) = self.stream_abort {
             m.streams_aborted.with_label_values(&[abort.as_str()]).inc();
+        }
+        if let Some((outcome, _)) = self.downgrade {
+            m.downgrades.with_label_values(&[model, outcome.as_str()]).inc();
+        }
+        if let Some(status) = self.cache {
+            let tier = self.tier.as_deref().unwrap_or("none");
+            m.cache.requests.with_label_values(&[model, tier, status.label()]).inc();
+            if let Some(layer) = self.cache_layer {
+                m.cache.hits.with_label_values(&[model, tier, layer]).inc();
+                if layer == "flight" {
+                    m.cache.single_flight_joins.with_label_values(&[model, tier]).inc();
+                }
+            }
+            if let Some((hits, misses)) = self.cache_inputs {
+                m.cache.embedding_inputs.with_label_values(&[model, tier, "hit"]).inc_by(u64::from(hits));
+                m.cache.embedding_inputs.with_label_values(&[model, tier, "miss"]).inc_by(u64::from(misses));
+            }
         }
         if state.access_log_enabled() {
             crate::telemetry::access_log::write(self, total);

@@ -56,6 +56,7 @@ pub async fn metrics(
             return Err(GatewayError::MetricsUnauthorized);
         }
     }
+    state.caching.export(&state.metrics);
     let body = Bytes::from(state.metrics.render());
     let mut h = respond::header(200, ctx, "text/plain; version=0.0.4; charset=utf-8").map_err(internal)?;
     h.insert_header("content-length", body.len()).map_err(internal)?;

@@ -8,7 +8,9 @@
 //! 4. **Read the body** within the size limit (413) — before routing, since routing needs `model`.
 //! 5. **Validate** the JSON (400 naming the field) and resolve the end user.
 //! 6. **Route the model** (404 `model_not_found`) to its candidates.
-//! 7. *(later issues: quota reserve, rate limit, downgrade, cache lookup)*
+//! 7. **Admit** (allow-list, quota reserve, rate limits) and **the response cache**
+//!    ([`crate::caching`]): a hit is replayed ([`from_cache`]), an identical request in flight is
+//!    followed, a miss leads and fills (*later issue: downgrade, trimming*).
 //! 8. **Translate and call the upstream** ourselves ([`forward`]); nothing is written downstream
 //!    before the upstream answered, so retries and failover can slot in here.
 //! 9. **Relay**: JSON in one write, or SSE event by event as it arrives.
@@ -20,9 +22,11 @@
 pub mod admin;
 pub mod body;
 pub mod context;
+pub mod embeddings;
 pub mod endpoints;
 pub mod failover;
 pub mod forward;
+pub mod from_cache;
 pub mod passthrough;
 pub mod respond;
 

@@ -73,6 +73,43 @@ pub struct Metrics {
     pub upstream_busy: IntCounterVec,
     /// `sluice_upstream_requests_total`: upstream calls made.
     pub upstream_requests: IntCounter,
+    /// The response cache's metrics.
+    pub cache: CacheMetrics,
+    /// `sluice_downgrades_total{model, outcome}`: downgrade-rule decisions by asked model.
+    pub downgrades: IntCounterVec,
+    /// `sluice_downgrade_saved_usd_total{model}`: estimated USD saved by downgrades.
+    pub downgrade_saved_usd: prometheus::CounterVec,
+}
+
+/// `sluice_cache_*`: the response cache. Per-request counters carry the public model and the plan
+/// tier (both from config); the tier-wide figures (bytes, entries, evictions) have no labels.
+pub struct CacheMetrics {
+    /// `sluice_cache_requests_total{model, tier, result}`: chat and embeddings requests by what
+    /// the cache did: `hit`, `miss`, `bypass` or `refresh`.
+    pub requests: IntCounterVec,
+    /// `sluice_cache_hits_total{model, tier, layer}`: hits by where the answer came from:
+    /// `memory`, `redis`, or `flight` (a concurrent identical request's answer).
+    pub hits: IntCounterVec,
+    /// `sluice_cache_single_flight_joins_total{model, tier}`: requests that waited for an identical
+    /// request in flight instead of calling upstream.
+    pub single_flight_joins: IntCounterVec,
+    /// `sluice_cache_embedding_inputs_total{model, tier, result}`: embedding inputs served from the
+    /// cache (`hit`) or sent upstream (`miss`).
+    pub embedding_inputs: IntCounterVec,
+    /// `sluice_cache_stores_total{result}`: answers `stored`, or `too_large` to keep.
+    pub stores: IntCounterVec,
+    /// `sluice_cache_saved_usd_total{model}`: what the hits would have cost upstream.
+    pub saved_usd: prometheus::CounterVec,
+    /// `sluice_cache_evictions_total`: memory-tier entries pushed out to make room.
+    pub evictions: IntCounter,
+    /// `sluice_cache_expirations_total`: memory-tier entries dropped at the end of their TTL.
+    pub expirations: IntCounter,
+    /// `sluice_cache_redis_errors_total`: shared-tier calls that failed or timed out (served as misses).
+    pub redis_errors: IntCounter,
+    /// `sluice_cache_bytes`: bytes of answers held in this process's memory tier.
+    pub bytes: IntGauge,
+    /// `sluice_cache_entries`: entries held in this process's memory tier.
+    pub entries: IntGauge,
 }
 
 impl Metrics {
@@ -225,6 +262,66 @@ impl Metrics {
             IntGaugeVec::new(Opts::new("sluice_build_info", "Build information; always 1."), &["version"])?;
         registry.register(Box::new(build_info.clone()))?;
         build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let int_counter = |name: &str, help: &str| -> Result<IntCounter, prometheus::Error> {
+            let c = IntCounter::new(name, help)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
+        let int_gauge = |name: &str, help: &str| -> Result<IntGauge, prometheus::Error> {
+            let g = IntGauge::new(name, help)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        let saved_usd = prometheus::CounterVec::new(
+            Opts::new("sluice_cache_saved_usd_total", "What the cache hits would have cost upstream, in USD."),
+            &["model"],
+        )?;
+        registry.register(Box::new(saved_usd.clone()))?;
+        let cache = CacheMetrics {
+            requests: counter(
+                "sluice_cache_requests_total",
+                "Chat and embeddings requests by what the response cache did (hit, miss, bypass, refresh).",
+                &["model", "tier", "result"],
+            )?,
+            hits: counter(
+                "sluice_cache_hits_total",
+                "Cache hits by where the answer came from (memory, redis, flight).",
+                &["model", "tier", "layer"],
+            )?,
+            single_flight_joins: counter(
+                "sluice_cache_single_flight_joins_total",
+                "Requests that waited for an identical request in flight instead of calling upstream.",
+                &["model", "tier"],
+            )?,
+            embedding_inputs: counter(
+                "sluice_cache_embedding_inputs_total",
+                "Embedding inputs served from the cache (hit) or sent upstream (miss).",
+                &["model", "tier", "result"],
+            )?,
+            stores: counter("sluice_cache_stores_total", "Answers stored, or too large to keep.", &["result"])?,
+            saved_usd,
+            evictions: int_counter("sluice_cache_evictions_total", "Memory-tier entries evicted to make room.")?,
+            expirations: int_counter("sluice_cache_expirations_total", "Memory-tier entries expired (TTL).")?,
+            redis_errors: int_counter(
+                "sluice_cache_redis_errors_total",
+                "Shared-tier (Redis) cache calls that failed or timed out; each was served as a miss.",
+            )?,
+            bytes: int_gauge("sluice_cache_bytes", "Bytes of answers held in this process's memory tier.")?,
+            entries: int_gauge("sluice_cache_entries", "Entries held in this process's memory tier.")?,
+        };
+        let downgrades = counter(
+            "sluice_downgrades_total",
+            "Downgrade-rule decisions by asked model: applied, holdback, complex, structured, opted_out, never.",
+            &["model", "outcome"],
+        )?;
+        let downgrade_saved_usd = prometheus::CounterVec::new(
+            Opts::new(
+                "sluice_downgrade_saved_usd_total",
+                "Estimated USD saved by downgrades: the asked model's price on the same usage minus the cost.",
+            ),
+            &["model"],
+        )?;
+        registry.register(Box::new(downgrade_saved_usd.clone()))?;
         Ok(Metrics {
             registry,
             requests,
@@ -257,6 +354,9 @@ impl Metrics {
             streams_aborted,
             build_info,
             upstream_requests,
+            cache,
+            downgrades,
+            downgrade_saved_usd,
         })
     }
 

@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import urllib.request
+import uuid
 
 import openai
 from openai import AsyncOpenAI, OpenAI
@@ -85,6 +86,48 @@ def sync_checks(client: OpenAI):
     check("models.retrieve", client.models.retrieve("gpt-4o").id == "gpt-4o")
 
 
+def cache_checks(client: OpenAI):
+    """Repeated deterministic requests are answered from Sluice's cache, unchanged for the SDK."""
+    for route, model in CHAT_ROUTES.items():
+        messages = [{"role": "user", "content": f"What is the capital of Peru? {uuid.uuid4()}"}]
+        before = mock_call_count()
+        raw = client.chat.completions.with_raw_response.create(model=model, messages=messages, temperature=0)
+        first = raw.parse()
+        check(f"cache miss header [{route}]", raw.headers.get("x-sluice-cache") == "MISS", raw.headers)
+        raw = client.chat.completions.with_raw_response.create(model=model, messages=messages, temperature=0)
+        second = raw.parse()
+        check(f"cache hit header [{route}]", raw.headers.get("x-sluice-cache") == "HIT", raw.headers)
+        check(f"cache hit content [{route}]", second.choices[0].message.content == first.choices[0].message.content)
+        check(f"cache hit has its own id [{route}]", second.id != first.id and second.id.startswith("chatcmpl-"))
+        check(f"cache hit: one upstream call [{route}]", mock_call_count() == before + 1)
+
+        before = mock_call_count()
+        streams = [
+            list(client.chat.completions.create(model=model, messages=messages + [{"role": "user", "content": "more"}], temperature=0, stream=True))
+            for _ in range(2)
+        ]
+        texts = ["".join(c.choices[0].delta.content or "" for c in s if c.choices) for s in streams]
+        check(f"cached stream replays every chunk [{route}]", len(streams[0]) == len(streams[1]) >= 3, [len(s) for s in streams])
+        check(f"cached stream content [{route}]", texts[0] == texts[1] and texts[0], texts)
+        check(f"cached stream: one upstream call [{route}]", mock_call_count() == before + 1)
+
+    for route, (model, dims) in EMBEDDING_ROUTES.items():
+        a, b, c = (f"{w} {uuid.uuid4()}" for w in ("apple", "banana", "cherry"))
+        first = client.embeddings.create(model=model, input=[a, b])
+        before = mock_call_count()
+        second = client.embeddings.create(model=model, input=[c, b, a])
+        calls = json.load(urllib.request.urlopen(f"{MOCK_URL}/__mock/calls"))
+        sent = calls[-1]["body"].get("input", calls[-1]["body"].get("text"))
+        check(f"embeddings: only the miss went upstream [{route}]", mock_call_count() == before + 1 and sent == [c], sent)
+        check(
+            f"embeddings: cached vectors in order [{route}]",
+            [d.index for d in second.data] == [0, 1, 2]
+            and second.data[1].embedding == first.data[1].embedding
+            and second.data[2].embedding == first.data[0].embedding
+            and len(second.data[0].embedding) == dims,
+        )
+
+
 def error_checks():
     client = OpenAI(base_url=BASE_URL, api_key=API_KEY, max_retries=0)
     try:
@@ -148,6 +191,7 @@ async def async_checks():
 def main():
     print(f"openai-python {openai.__version__}")
     sync_checks(OpenAI(base_url=BASE_URL, api_key=API_KEY))
+    cache_checks(OpenAI(base_url=BASE_URL, api_key=API_KEY))
     error_checks()
     asyncio.run(async_checks())
     print("python sdk: all checks passed")
