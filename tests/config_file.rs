@@ -48,3 +48,20 @@ fn check_prints_every_problem_with_its_path() {
     let out = Command::new(env!("CARGO_BIN_EXE_sluice")).arg("check").arg(&good).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn shipped_embedding_names_are_bge_with_an_openai_fallback_switched_off() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml")).unwrap();
+    let config = sluice::config::load_str(&text, &env).unwrap();
+    for name in ["text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002"] {
+        let route = &config.models[name];
+        assert_eq!(route.dimensions, Some(768), "{name}");
+        assert!(!route.allow_fallback, "{name}: the fallback's vectors live in another space");
+        assert_eq!(route.candidates[0].model, "@cf/baai/bge-base-en-v1.5", "{name}");
+        assert_eq!(route.max_batch_inputs, 100, "{name}: Workers AI's limit");
+        let fallback = &route.candidates[1];
+        assert!(fallback.model.starts_with("text-embedding-3-"), "{name}: ada-002 cannot make 768");
+        assert_eq!(fallback.dimensions, Some(768), "{name}");
+        assert!(config.prices.contains_key(&fallback.model), "{name}: the fallback has a price");
+    }
+}

@@ -30,7 +30,7 @@ mod validate;
 
 pub use error::{stream_error_event, translate_error, UpstreamError};
 pub use estimate::estimate_tokens;
-pub use prepare::prepare;
+pub use prepare::{max_embedding_inputs, prepare};
 pub use stream::{StreamTranslator, MAX_EVENT_BYTES};
 pub use translate::{translate_body, translate_body_bytes};
 pub use types::{

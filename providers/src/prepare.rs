@@ -59,6 +59,16 @@ pub fn prepare(
     })
 }
 
+/// Most embedding inputs one upstream call of `protocol` may carry: Workers AI embeds at most
+/// 100 texts per call (natively and through its OpenAI-compatible API), OpenAI 2048 inputs.
+/// Larger requests must be split over several calls.
+pub fn max_embedding_inputs(protocol: Protocol) -> usize {
+    match protocol {
+        Protocol::OpenAi => crate::validate::embeddings::MAX_INPUTS,
+        Protocol::CloudflareNative | Protocol::CloudflareOpenAi => crate::cloudflare::NATIVE_MAX_TEXTS,
+    }
+}
+
 /// The route's upstream cannot serve this endpoint.
 pub(crate) fn unsupported_endpoint(endpoint: Endpoint) -> InvalidRequest {
     InvalidRequest {

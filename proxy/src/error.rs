@@ -37,8 +37,8 @@ impl FaultDomain {
     }
 }
 
-/// A failed request.
-#[derive(Debug, thiserror::Error)]
+/// A failed request. `Clone`, so one upstream failure can fail every request of a micro-batch.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum GatewayError {
     /// Authentication failed.
     #[error(transparent)]

@@ -24,6 +24,8 @@ pub struct AppState {
     pub caching: Caching,
     /// Circuit breakers by `provider/model` (per instance; survive reloads).
     pub breakers: sluice_policies::breaker::Breakers,
+    /// Open micro-batches of embedding inputs (survive reloads; keyed by route and upstream model).
+    pub embedding_batches: crate::pipeline::embeddings::EmbeddingBatcher,
     /// Pacers by provider name (survive reloads; reconfigured in place).
     pacers: std::sync::Mutex<std::collections::HashMap<String, sluice_policies::pacing::Pacer>>,
     access_log: AtomicBool,
@@ -50,6 +52,7 @@ impl AppState {
             access_log,
             draining: AtomicBool::new(false),
             breakers: sluice_policies::breaker::Breakers::new(),
+            embedding_batches: crate::pipeline::embeddings::EmbeddingBatcher::new(),
             pacers: std::sync::Mutex::new(std::collections::HashMap::new()),
         }))
     }

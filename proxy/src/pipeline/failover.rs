@@ -4,7 +4,13 @@
 //!
 //! Sluice is the one retry owner: when it gives up, the client is told `x-should-retry: false`.
 //! Nothing here ever retries once the answer has started (the relay owns that phase).
+//!
+//! Every wait (backoff, pacing queue, the attempt itself) ends early when the client leaves. The
+//! client is a [`Downstream`]: the Pingora session, or — for the parallel upstream calls of one
+//! embeddings request — a signal the caller raises when its client leaves or another call failed.
 
+use std::borrow::Cow;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use pingora::proxy::Session;
@@ -14,7 +20,7 @@ use sluice_policies::breaker::{Admit, Admitted, BreakerState, Signal};
 use sluice_policies::outcome::Outcome;
 use sluice_policies::pacing::Permit;
 use sluice_policies::retry::{random_jitter, RetryDecision};
-use sluice_providers::{self as providers, Endpoint, InvalidRequest, PreparedRequest, RequestSummary};
+use sluice_providers::{self as providers, Endpoint, InvalidRequest, PreparedRequest, Protocol, RequestSummary};
 
 use super::context::{RequestContext, StreamAbort};
 use crate::config::{Candidate, Config, ModelRoute};
@@ -54,15 +60,42 @@ pub struct Request<'a> {
     pub body_len: usize,
 }
 
+/// What failover watches while it waits: whether the client is still there.
+pub(crate) trait Downstream {
+    /// Resolves once the client has gone; stays pending while it is there.
+    fn gone(&mut self) -> impl Future<Output = ()> + Send;
+}
+
+impl Downstream for Session {
+    async fn gone(&mut self) {
+        // Whatever it returns, the connection has nothing more for us: the client left.
+        let _ = self.read_body_or_idle(true).await;
+    }
+}
+
 /// Calls candidates until one answers with a success status. `Ok(None)`: the client left.
 pub async fn call<'a>(
     req: &Request<'a>,
     session: &mut Session,
     ctx: &mut RequestContext,
 ) -> Result<Option<Served<'a>>, GatewayError> {
+    call_with(req, None, session, ctx).await
+}
+
+/// [`call`] with any [`Downstream`], and optionally only the route's candidate `only` (by index,
+/// fallback or not): the calls of one embeddings request must all be answered by one model.
+pub(crate) async fn call_with<'a, D: Downstream>(
+    req: &Request<'a>,
+    only: Option<usize>,
+    session: &mut D,
+    ctx: &mut RequestContext,
+) -> Result<Option<Served<'a>>, GatewayError> {
     let route = req.route;
-    let candidates: &[Candidate] =
-        if route.allow_fallback { &route.candidates } else { &route.candidates[..route.candidates.len().min(1)] };
+    let (offset, candidates): (usize, &[Candidate]) = match only {
+        Some(i) => (i, route.candidates.get(i..=i).unwrap_or_default()),
+        None if route.allow_fallback => (0, &route.candidates),
+        None => (0, &route.candidates[..route.candidates.len().min(1)]),
+    };
     if candidates.is_empty() {
         return Err(GatewayError::NoCandidate(route.name.clone()));
     }
@@ -106,7 +139,7 @@ pub async fn call<'a>(
                 return Ok(client_gone(ctx));
             }
             let cand = &candidates[i];
-            ctx.fallback = i > 0;
+            ctx.fallback = offset + i > 0;
             let admitted = match req.state.breakers.admit(&cand.breaker_key, &route.breaker, Instant::now()) {
                 Admit::Yes(a) => a,
                 Admit::No { retry_after } => {
@@ -118,7 +151,7 @@ pub async fn call<'a>(
             let prepared = match providers::prepare(
                 req.endpoint,
                 cand.protocol,
-                req.body,
+                &candidate_body(req, cand),
                 req.summary,
                 &cand.model,
                 response_id.clone(),
@@ -138,7 +171,7 @@ pub async fn call<'a>(
                 Some(pacer) => {
                     let acquired = tokio::select! {
                         r = pacer.acquire(&tenant, tokio::time::Instant::from_std(deadline)) => Some(r),
-                        _ = session.read_body_or_idle(true) => None,
+                        _ = session.gone() => None,
                     };
                     match acquired {
                         None => {
@@ -165,7 +198,7 @@ pub async fn call<'a>(
             req.state.metrics.upstream_requests.inc();
             if attempt > 0 {
                 req.state.metrics.retries.with_label_values(&[route.name.as_str()]).inc();
-            } else if i > 0 {
+            } else if offset + i > 0 {
                 req.state.metrics.fallbacks.with_label_values(&[route.name.as_str()]).inc();
             }
             let budget = deadline.saturating_duration_since(Instant::now()).min(req.config.timeouts.first_byte);
@@ -255,10 +288,35 @@ fn state_label(s: BreakerState) -> &'static str {
 }
 
 /// Sleeps for a backoff unless the client leaves first (`false`).
-async fn wait(session: &mut Session, after: Duration) -> bool {
+async fn wait<D: Downstream>(session: &mut D, after: Duration) -> bool {
     tokio::select! {
         _ = tokio::time::sleep(after) => true,
-        _ = session.read_body_or_idle(true) => false,
+        _ = session.gone() => false,
+    }
+}
+
+/// The body as `cand` gets it. Embeddings only: a candidate with its own `dimensions` is asked
+/// for that size (an OpenAI fallback of a fixed-size route), and a Workers AI candidate, whose
+/// vectors have one size, is not sent the route's own size (which it would refuse).
+fn candidate_body<'b>(req: &Request<'b>, cand: &Candidate) -> Cow<'b, Map<String, Value>> {
+    if req.endpoint != Endpoint::Embeddings {
+        return Cow::Borrowed(req.body);
+    }
+    let asked = req.body.get("dimensions").and_then(Value::as_u64);
+    match (cand.dimensions, cand.protocol) {
+        (Some(d), _) if asked != Some(d) => {
+            let mut body = req.body.clone();
+            body.insert("dimensions".to_string(), Value::from(d));
+            Cow::Owned(body)
+        }
+        (None, Protocol::CloudflareNative | Protocol::CloudflareOpenAi)
+            if asked.is_some() && asked == req.route.dimensions =>
+        {
+            let mut body = req.body.clone();
+            body.remove("dimensions");
+            Cow::Owned(body)
+        }
+        _ => Cow::Borrowed(req.body),
     }
 }
 
@@ -275,9 +333,9 @@ enum Attempt {
 }
 
 /// One attempt: send, and on a non-2xx read and translate the error (with its Retry-After).
-async fn attempt_once(
+async fn attempt_once<D: Downstream>(
     req: &Request<'_>,
-    session: &mut Session,
+    session: &mut D,
     ctx: &mut RequestContext,
     cand: &Candidate,
     prepared: &PreparedRequest,
@@ -305,7 +363,7 @@ async fn attempt_once(
     };
     let outcome = tokio::select! {
         r = attempt => Some(r),
-        _ = session.read_body_or_idle(true) => None,
+        _ = session.gone() => None,
     };
     ctx.upstream_elapsed = Some(started.elapsed());
     match outcome {
