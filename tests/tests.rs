@@ -19,6 +19,8 @@ mod config_file;
 mod downgrade;
 // Embeddings: strings, arrays, token ids, base64, dimensions, on both providers.
 mod embeddings;
+// Embeddings: large requests split over parallel calls, micro-batching, the OpenAI fallback's size.
+mod embeddings_batching;
 // Models, health, readiness, metrics, 404/405, request ids, pass-through.
 mod endpoints;
 // Bad input of every kind gets the right 4xx; upstream failures map to OpenAI-shaped errors.
@@ -41,5 +43,7 @@ mod resilience;
 mod sdk;
 // SSE: chunk-by-chunk relay, usage chunk handling, mid-stream failures, client disconnects.
 mod streaming;
+// Context trimming: long conversations cut to budget with summaries, tool pairs intact.
+mod trim;
 // TLS: downstream termination with HTTP/2 via ALPN; upstream certificates verified, `ca_file` trusted.
 mod tls;

@@ -12,4 +12,5 @@ pub mod server;
 pub mod service;
 pub mod state;
 pub mod telemetry;
+pub mod trimming;
 pub mod upstream;

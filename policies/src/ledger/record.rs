@@ -55,6 +55,13 @@ pub struct UsageRecord {
     /// priced on the same usage, minus `cost_usd`) or by a cache hit (the hit's would-be cost).
     #[serde(default)]
     pub saved_usd: f64,
+    /// Prompt tokens of the conversation as the client sent it, when context trimming cut it
+    /// (`prompt_tokens` is what was sent upstream).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_before_trim: Option<u64>,
+    /// How context trimming cut the conversation: `summarized`, or `truncated` (no summary ready).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trim: Option<String>,
     /// Upstream attempts made (0 for a cache hit or a refusal).
     pub attempts: u32,
     /// HTTP status returned to the client.

@@ -33,6 +33,8 @@ fn record(id: &str) -> UsageRecord {
         downgrade: None,
         complexity_score: None,
         saved_usd: 0.0,
+        prompt_tokens_before_trim: None,
+        trim: None,
         attempts: 1,
         status: 200,
         stream: true,

@@ -218,6 +218,8 @@ impl Accounting {
             downgrade: ctx.downgrade.map(|(o, _)| o.as_str().to_string()),
             complexity_score: ctx.downgrade.and_then(|(_, s)| s),
             saved_usd: ctx.saved_usd,
+            prompt_tokens_before_trim: ctx.trimmed.map(|t| t.tokens_before),
+            trim: ctx.trimmed.map(|t| t.outcome.to_string()),
             attempts: ctx.attempts,
             status: ctx.status,
             stream: ctx.stream,

@@ -23,34 +23,40 @@ pub fn count_text(model: &str, text: &str) -> u64 {
 /// Prompt tokens of a chat request, by OpenAI's published formula: 3 per message, plus its role,
 /// content and name, plus 3 to prime the reply. Tool definitions are counted as their JSON text.
 pub fn count_chat_prompt(model: &str, request: &Map<String, Value>) -> u64 {
+    let mut total = 3;
+    for message in request.get("messages").and_then(Value::as_array).into_iter().flatten() {
+        total += count_message(model, message);
+    }
+    if let Some(tools) = request.get("tools") {
+        total += count_text(model, &tools.to_string());
+    }
+    total
+}
+
+/// Tokens of one chat message: 3 of framing, plus its role, name, text and tool calls.
+pub fn count_message(model: &str, message: &Value) -> u64 {
     let bpe = encoding(model);
     let count = |s: &str| bpe.encode_with_special_tokens(s).len() as u64;
     let mut total = 3;
-    for message in request.get("messages").and_then(Value::as_array).into_iter().flatten() {
-        total += 3;
-        if let Some(role) = message.get("role").and_then(Value::as_str) {
-            total += count(role);
-        }
-        if let Some(name) = message.get("name").and_then(Value::as_str) {
-            total += count(name) + 1;
-        }
-        match message.get("content") {
-            Some(Value::String(s)) => total += count(s),
-            Some(Value::Array(parts)) => {
-                for part in parts {
-                    if let Some(text) = part.get("text").and_then(Value::as_str) {
-                        total += count(text);
-                    }
+    if let Some(role) = message.get("role").and_then(Value::as_str) {
+        total += count(role);
+    }
+    if let Some(name) = message.get("name").and_then(Value::as_str) {
+        total += count(name) + 1;
+    }
+    match message.get("content") {
+        Some(Value::String(s)) => total += count(s),
+        Some(Value::Array(parts)) => {
+            for part in parts {
+                if let Some(text) = part.get("text").and_then(Value::as_str) {
+                    total += count(text);
                 }
             }
-            _ => {}
         }
-        if let Some(calls) = message.get("tool_calls") {
-            total += count(&calls.to_string());
-        }
+        _ => {}
     }
-    if let Some(tools) = request.get("tools") {
-        total += count(&tools.to_string());
+    if let Some(calls) = message.get("tool_calls") {
+        total += count(&calls.to_string());
     }
     total
 }

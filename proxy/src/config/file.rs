@@ -352,10 +352,46 @@ pub struct ModelFile {
     /// When every candidate is cooling down, how long a request may wait for the first to reopen
     /// (default "0s": answer 503 at once with retry-after = the remaining cool-down).
     pub cooldown_wait: Option<String>,
+    /// Embeddings: most inputs per upstream call; larger requests are split into parallel calls
+    /// (default: the smallest limit of the candidates' providers, 100 on Workers AI, 2048 on OpenAI).
+    pub max_batch_inputs: Option<usize>,
+    /// Embeddings: concurrent requests' inputs arriving within this window are merged into one
+    /// upstream call (default "0s": off).
+    pub batch_window: Option<String>,
+    /// Embeddings: a merged batch is sent as soon as it holds this many inputs (default 100).
+    pub batch_max_inputs: Option<usize>,
     /// Response caching for this route.
     pub cache: Option<ModelCacheFile>,
     /// Complexity-based downgrade to a cheaper route.
     pub downgrade: Option<ModelDowngradeFile>,
+    /// Context trimming of long conversations.
+    pub trim: Option<ModelTrimFile>,
+}
+
+/// `[models.NAME.trim]`: keep long conversations within a token budget.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelTrimFile {
+    /// Prompt tokens from which a conversation is trimmed (tiktoken count).
+    pub budget_tokens: u64,
+    /// Turns (a user message and what follows) always kept whole at the end (default 4).
+    pub keep_last_turns: Option<u32>,
+    /// Cut points move in steps of this many turns, so one summary serves several turns (default 4).
+    pub cut_every_turns: Option<u32>,
+    /// Older turns shorter than this (tokens) are not worth a summary (default 1000).
+    pub min_dropped_tokens: Option<u64>,
+    /// `wait` (default: summarise now, bounded by `wait_timeout`) or `truncate` (drop the older
+    /// turns now and summarise in the background for the next turn).
+    pub mode: Option<String>,
+    /// The route (a chat model under `[models]`) that writes summaries (default: the downgrade
+    /// target, else this route).
+    pub summary_model: Option<String>,
+    /// The summariser's system prompt (default: a prompt that keeps names, numbers and decisions).
+    pub summary_prompt: Option<String>,
+    /// Longest summary, tokens (default 300).
+    pub summary_max_tokens: Option<u32>,
+    /// In `wait` mode, how long a request waits for its summary before truncating (default "10s").
+    pub wait_timeout: Option<String>,
 }
 
 /// `[models.NAME.retry]`.
@@ -400,6 +436,9 @@ pub struct CandidateFile {
     pub api: Option<String>,
     /// This candidate's context window in tokens (default: the route's).
     pub context_window: Option<u64>,
+    /// Embeddings, OpenAI-kind candidates: ask this upstream for vectors of this size (OpenAI's
+    /// `dimensions`), so a fallback's vectors have the route's `dimensions`.
+    pub dimensions: Option<u64>,
 }
 
 /// `[auth]`.

@@ -6,6 +6,7 @@
 //! request keeps the `Arc<Config>` it started with, so a reload never changes a request mid-flight.
 
 pub mod build;
+pub mod embeddings;
 pub mod env;
 pub mod file;
 pub mod live;
@@ -417,10 +418,31 @@ pub struct ModelRoute {
     pub allow_fallback: bool,
     /// How long a request may wait for a cooling-down candidate to reopen (0: answer 503 at once).
     pub cooldown_wait: Duration,
+    /// Embeddings: most inputs per upstream call; larger requests are split into parallel calls.
+    pub max_batch_inputs: usize,
+    /// Embeddings: micro-batching of concurrent requests' inputs (a zero `window` switches it off).
+    pub batch: sluice_policies::batch::BatchLimits,
     /// Response caching.
     pub cache: RouteCache,
     /// Complexity-based downgrade to a cheaper route.
     pub downgrade: Option<DowngradeRule>,
+    /// Context trimming of long conversations.
+    pub trim: Option<TrimRule>,
+}
+
+/// `[models.NAME.trim]` validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrimRule {
+    /// Budget, turns kept, cut grid, summary size.
+    pub policy: sluice_policies::trim::TrimPolicy,
+    /// Wait for a missing summary (bounded), or truncate now and summarise in the background.
+    pub wait: bool,
+    /// How long a request waits for its summary.
+    pub wait_timeout: Duration,
+    /// The route that writes summaries.
+    pub summary_route: String,
+    /// The summariser's system prompt.
+    pub summary_prompt: String,
 }
 
 /// One `(provider, upstream model)` candidate.
@@ -434,6 +456,8 @@ pub struct Candidate {
     pub protocol: Protocol,
     /// Context window in tokens, when known.
     pub context_window: Option<u64>,
+    /// Embeddings: the vector size this upstream is asked for (OpenAI's `dimensions`), if any.
+    pub dimensions: Option<u64>,
     /// Breaker key: `provider/model`.
     pub breaker_key: String,
 }

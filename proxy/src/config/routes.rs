@@ -71,6 +71,7 @@ pub(super) fn model_route(
             model: c.model.clone(),
             protocol,
             context_window: c.context_window.or(m.context_window),
+            dimensions: super::embeddings::candidate_dimensions(&cpath, kind, m, c, protocol, problems),
             breaker_key: format!("{}/{}", provider.name, c.model),
         });
     }
@@ -80,6 +81,7 @@ pub(super) fn model_route(
     if max_attempts == 0 {
         problems.push(format!("{path}.max_attempts"), "must be at least 1");
     }
+    let (max_batch_inputs, batch) = super::embeddings::batching(&path, kind, m, &candidates, problems);
     Some(ModelRoute {
         name: name.to_string(),
         kind,
@@ -99,9 +101,80 @@ pub(super) fn model_route(
         ),
         allow_fallback: m.allow_fallback.unwrap_or(kind == ModelKind::Chat),
         cooldown_wait: duration(&m.cooldown_wait, &format!("{path}.cooldown_wait"), Duration::ZERO, problems),
+        max_batch_inputs,
+        batch,
         cache: route_cache(&path, kind, m.cache.as_ref(), problems),
         downgrade: m.downgrade.as_ref().map(|d| downgrade_rule(&path, name, kind, d, models, tiers, problems)),
+        trim: m.trim.as_ref().map(|t| trim_rule(&path, name, m, t, models, problems)),
     })
+}
+
+fn trim_rule(
+    path: &str,
+    name: &str,
+    m: &ModelFile,
+    t: &super::file::ModelTrimFile,
+    models: &BTreeMap<String, ModelFile>,
+    problems: &mut Problems,
+) -> super::TrimRule {
+    use sluice_policies::trim::{TrimPolicy, DEFAULT_SUMMARY_PROMPT};
+    use std::num::NonZeroU32;
+    let path = format!("{path}.trim");
+    if m.kind.as_deref().is_some_and(|k| k != "chat") {
+        problems.push(&path, "trimming applies to chat routes only");
+    }
+    if t.budget_tokens < 100 {
+        problems.push(format!("{path}.budget_tokens"), "must be at least 100 tokens");
+    }
+    let mut policy = TrimPolicy::with_budget(t.budget_tokens);
+    let turns = |v: Option<u32>, field: &str, d: NonZeroU32, problems: &mut Problems| match v {
+        None => d,
+        Some(n) => NonZeroU32::new(n).unwrap_or_else(|| {
+            problems.push(format!("{path}.{field}"), "must be at least 1");
+            d
+        }),
+    };
+    policy.keep_last_turns = turns(t.keep_last_turns, "keep_last_turns", policy.keep_last_turns, problems);
+    policy.cut_every_turns = turns(t.cut_every_turns, "cut_every_turns", policy.cut_every_turns, problems);
+    if let Some(n) = t.min_dropped_tokens {
+        policy.min_dropped_tokens = n;
+    }
+    if let Some(n) = t.summary_max_tokens {
+        if n == 0 {
+            problems.push(format!("{path}.summary_max_tokens"), "must be at least 1");
+        }
+        policy.summary_max_tokens = n;
+    }
+    let wait = match t.mode.as_deref() {
+        None | Some("wait") => true,
+        Some("truncate") => false,
+        Some(other) => {
+            problems.push(format!("{path}.mode"), format!("unknown mode `{other}`: use \"wait\" or \"truncate\""));
+            true
+        }
+    };
+    let summary_route = t
+        .summary_model
+        .clone()
+        .or_else(|| m.downgrade.as_ref().map(|d| d.to.clone()))
+        .unwrap_or_else(|| name.to_string());
+    match models.get(&summary_route) {
+        None => problems.push(
+            format!("{path}.summary_model"),
+            format!("unknown model `{summary_route}`: define it under [models]"),
+        ),
+        Some(r) if r.kind.as_deref().is_some_and(|k| k != "chat") => {
+            problems.push(format!("{path}.summary_model"), format!("`{summary_route}` is not a chat route"))
+        }
+        Some(_) => {}
+    }
+    super::TrimRule {
+        policy,
+        wait,
+        wait_timeout: duration(&t.wait_timeout, &format!("{path}.wait_timeout"), Duration::from_secs(10), problems),
+        summary_route,
+        summary_prompt: t.summary_prompt.clone().unwrap_or_else(|| DEFAULT_SUMMARY_PROMPT.to_string()),
+    }
 }
 
 fn downgrade_rule(

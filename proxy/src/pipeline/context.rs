@@ -146,6 +146,8 @@ pub struct RequestContext {
     pub downgraded_from: Option<String>,
     /// Estimated USD saved (downgrade or cache hit).
     pub saved_usd: f64,
+    /// What context trimming did.
+    pub trimmed: Option<crate::trimming::Trimmed>,
 }
 
 impl RequestContext {
@@ -188,6 +190,7 @@ impl RequestContext {
             downgrade_reason: String::new(),
             downgraded_from: None,
             saved_usd: 0.0,
+            trimmed: None,
         }
     }
 

@@ -37,7 +37,7 @@ pub async fn serve(
     caller: &Caller,
     body: &[u8],
 ) -> Result<(), GatewayError> {
-    let request: Map<String, Value> = parse_object(body)?;
+    let mut request: Map<String, Value> = parse_object(body)?;
     let summary = providers::validate(endpoint, &request)?;
     ctx.model_asked = Some(summary.model.clone());
     ctx.stream = summary.stream;
@@ -88,15 +88,17 @@ pub async fn serve(
         }
     }
     let route = target.unwrap_or(asked);
+    if endpoint == Endpoint::ChatCompletions {
+        crate::trimming::apply(state, config, ctx, asked, headers, &mut request, body.len()).await?;
+    }
     let decision = caching::decide(config, route, endpoint, ctx.tenant.as_ref(), headers, &request, summary.stream)?;
 
     state.accounting.admit(config, &state.metrics, ctx, asked, endpoint, &summary, body.len()).await?;
 
     let mut fill = None;
     match &decision {
-        Decision::NotApplicable => {}
-        Decision::Bypass => ctx.cache = Some(CacheStatus::Bypass),
-        Decision::Active(plan) if endpoint == Endpoint::Embeddings => {
+        // Every embeddings request, cached or not: per-input cache, splitting, micro-batching.
+        _ if endpoint == Endpoint::Embeddings => {
             let req = failover::Request {
                 state,
                 config,
@@ -106,8 +108,10 @@ pub async fn serve(
                 summary: &summary,
                 body_len: body.len(),
             };
-            return super::embeddings::serve(&req, session, ctx, plan).await;
+            return super::embeddings::serve(&req, session, ctx, &decision).await;
         }
+        Decision::NotApplicable => {}
+        Decision::Bypass => ctx.cache = Some(CacheStatus::Bypass),
         Decision::Active(plan) if !plan.read => {
             ctx.cache = Some(CacheStatus::Refresh);
             fill = Some(Fill::new(plan, None));

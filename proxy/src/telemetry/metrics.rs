@@ -79,6 +79,10 @@ pub struct Metrics {
     pub downgrades: IntCounterVec,
     /// `sluice_downgrade_saved_usd_total{model}`: estimated USD saved by downgrades.
     pub downgrade_saved_usd: prometheus::CounterVec,
+    /// `sluice_trims_total{model, outcome}`: conversations trimmed (summarized, truncated).
+    pub trims: IntCounterVec,
+    /// `sluice_trim_tokens_removed_total{model}`: prompt tokens trimming kept from the upstream.
+    pub trim_tokens_removed: IntCounterVec,
 }
 
 /// `sluice_cache_*`: the response cache. Per-request counters carry the public model and the plan
@@ -322,6 +326,16 @@ impl Metrics {
             &["model"],
         )?;
         registry.register(Box::new(downgrade_saved_usd.clone()))?;
+        let trims = counter(
+            "sluice_trims_total",
+            "Conversations cut by context trimming, by asked model and outcome (summarized, truncated).",
+            &["model", "outcome"],
+        )?;
+        let trim_tokens_removed = counter(
+            "sluice_trim_tokens_removed_total",
+            "Prompt tokens context trimming kept from the upstream (before minus after, the summary included).",
+            &["model"],
+        )?;
         Ok(Metrics {
             registry,
             requests,
@@ -357,6 +371,8 @@ impl Metrics {
             cache,
             downgrades,
             downgrade_saved_usd,
+            trims,
+            trim_tokens_removed,
         })
     }
 
