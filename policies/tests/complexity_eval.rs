@@ -36,7 +36,7 @@ fn corpus() -> Vec<Item> {
             let label = v["label"].as_str().unwrap();
             assert!(label == "simple" || label == "complex", "{line}: bad label");
             let split = v["split"].as_str().unwrap().to_owned();
-            assert!(split == "tune" || split == "heldout", "{line}: bad split");
+            assert!(split == "tune" || split == "heldout" || split == "sharegpt", "{line}: bad split");
             let mut body = Map::new();
             body.insert("model".into(), json!("gpt-4o"));
             body.insert("messages".into(), messages);
@@ -107,7 +107,7 @@ fn corpus_is_well_formed() {
     ids.dedup();
     assert_eq!(ids.len(), items.len(), "duplicate ids");
     let heldout = items.iter().filter(|i| i.split == "heldout").count();
-    let share = heldout as f64 / items.len() as f64;
+    let share = heldout as f64 / items.iter().filter(|i| i.split != "sharegpt").count() as f64;
     assert!((0.25..=0.40).contains(&share), "heldout share {share}");
     let simple = items.iter().filter(|i| i.simple).count() as f64 / items.len() as f64;
     assert!((0.4..=0.6).contains(&simple), "simple share {simple}");
@@ -118,6 +118,18 @@ fn tune_split_meets_targets() {
     let r = evaluate(&corpus(), "tune");
     assert!(r.simple_share() >= 0.70, "tune: simple downgraded {:.3} < 0.70", r.simple_share());
     assert!(r.complex_share() <= 0.03, "tune: complex downgraded {:.3} > 0.03", r.complex_share());
+}
+
+/// Real first messages of ShareGPT V3 conversations (a seeded sample, labelled by hand after the
+/// weights were tuned; the weights were never tuned on them). At the old threshold of 1.0 it
+/// exposed 8 of 16 complex prompts downgraded (no cue the lexicon knows), which moved the default
+/// threshold to 0 — so for the threshold, and only for it, this split is no longer unseen.
+#[test]
+fn sharegpt_split_is_reported_and_stays_safe() {
+    let r = evaluate(&corpus(), "sharegpt");
+    assert!(r.simple + r.complex >= 30, "too few ShareGPT items");
+    assert!(r.simple_share() >= 0.55, "sharegpt: simple downgraded {:.3} < 0.55", r.simple_share());
+    assert!(r.complex_share() <= 0.10, "sharegpt: complex downgraded {:.3} > 0.10", r.complex_share());
 }
 
 #[test]

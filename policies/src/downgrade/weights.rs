@@ -11,7 +11,8 @@ use serde::Deserialize;
 /// A positive weight pushes a request towards *complex* (keep the expensive model), a negative one
 /// towards *simple*. Counted signals contribute `weight × min(count, cap)`. The defaults are
 /// deliberately conservative: downgrading a complex request costs far more than keeping a simple
-/// one on the big model, so one strong cue alone reaches the default threshold of `1.0`.
+/// one on the big model: one strong cue alone outweighs any simple cue, and the default threshold
+/// of `0` keeps every request without a simple cue on the big model.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClassifierWeights {

@@ -72,7 +72,8 @@ pub struct ConfigFile {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DowngradeFile {
-    /// Score from which a request counts as complex (default 1.0; rules may set their own).
+    /// Score from which a request keeps its model (default 0: only requests with positive evidence
+    /// of being simple are downgraded; rules may set their own).
     pub threshold: Option<f32>,
     /// Per-signal weights (every one optional; defaults tuned on the evaluation corpus).
     pub weights: Option<sluice_policies::downgrade::ClassifierWeights>,
