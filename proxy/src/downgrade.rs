@@ -75,20 +75,7 @@ pub fn decide(
     request: &Map<String, Value>,
     request_id: &str,
 ) -> Result<Option<Verdict>, GatewayError> {
-    let opted_out = match headers.get(REQUEST_HEADER).map(|v| v.to_str().unwrap_or("").trim()) {
-        None => false,
-        Some(v) if v.eq_ignore_ascii_case("off") => true,
-        Some(v) if v.eq_ignore_ascii_case("auto") => false,
-        Some(_) => {
-            return Err(GatewayError::InvalidRequest(sluice_providers::InvalidRequest {
-                message: format!(
-                    "Invalid header `{REQUEST_HEADER}`: use `off` (keep the model asked) or `auto` (let the route's rule decide)."
-                ),
-                param: Some(REQUEST_HEADER.to_string()),
-                code: Some("invalid_value"),
-            }))
-        }
-    };
+    let opted_out = crate::opt_out::opted_out(headers, REQUEST_HEADER, "keep the model asked")?;
     let Some(rule) = &route.downgrade else { return Ok(None) };
     let verdict = |outcome, score, reason: String| Verdict { outcome, score, reason, to: None };
     if rule.mode == DowngradeMode::Never {

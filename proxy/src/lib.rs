@@ -7,6 +7,7 @@ pub mod config;
 pub mod downgrade;
 pub mod error;
 pub mod identity;
+pub mod opt_out;
 pub mod pipeline;
 pub mod server;
 pub mod service;

@@ -53,27 +53,13 @@ pub struct Trimmed {
 /// a summary: a summariser that fails or is slow leaves the conversation truncated instead.
 pub async fn apply(
     state: &AppState,
-    config: &Config,
     ctx: &mut RequestContext,
     route: &ModelRoute,
     headers: &HeaderMap,
     request: &mut Map<String, Value>,
     body_len: usize,
 ) -> Result<(), GatewayError> {
-    let opted_out = match headers.get(REQUEST_HEADER).map(|v| v.to_str().unwrap_or("").trim()) {
-        None => false,
-        Some(v) if v.eq_ignore_ascii_case("off") => true,
-        Some(v) if v.eq_ignore_ascii_case("auto") => false,
-        Some(_) => {
-            return Err(GatewayError::InvalidRequest(providers::InvalidRequest {
-                message: format!(
-                    "Invalid header `{REQUEST_HEADER}`: use `off` (send the whole conversation) or `auto`."
-                ),
-                param: Some(REQUEST_HEADER.to_string()),
-                code: Some("invalid_value"),
-            }))
-        }
-    };
+    let opted_out = crate::opt_out::opted_out(headers, REQUEST_HEADER, "send the whole conversation")?;
     let Some(rule) = &route.trim else { return Ok(()) };
     // A token is at least one byte: a body within the budget in bytes is within it in tokens.
     if opted_out || (body_len as u64) <= rule.policy.budget_tokens {
@@ -94,7 +80,7 @@ pub async fn apply(
     let key = summary_key(&tenant, &rule.summary_route, &prefix.to_hex());
     let mut summary = state.caching.cache.get(&key).await.and_then(|hit| summary_text(&hit.value));
     if summary.is_none() {
-        let job = Job::new(state, config, ctx, rule, &summariser, &cut, messages, key);
+        let job = Job::new(state, ctx, rule, &summariser, &cut, messages, key);
         summary = match (state.caching.flights.join(&key), rule.wait) {
             (Role::Leader(guard), true) => tokio::time::timeout(rule.wait_timeout, job.run(guard)).await.ok().flatten(),
             (Role::Leader(guard), false) => {
@@ -173,7 +159,6 @@ impl Job {
     #[allow(clippy::too_many_arguments)]
     fn new(
         state: &AppState,
-        _config: &Config,
         ctx: &RequestContext,
         rule: &TrimRule,
         summariser: &Summariser<'_>,

@@ -89,7 +89,7 @@ pub async fn serve(
     }
     let route = target.unwrap_or(asked);
     if endpoint == Endpoint::ChatCompletions {
-        crate::trimming::apply(state, config, ctx, asked, headers, &mut request, body.len()).await?;
+        crate::trimming::apply(state, ctx, asked, headers, &mut request, body.len()).await?;
     }
     let decision = caching::decide(config, route, endpoint, ctx.tenant.as_ref(), headers, &request, summary.stream)?;
 
