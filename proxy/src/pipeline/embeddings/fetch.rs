@@ -161,6 +161,11 @@ pub async fn run(
     let mut trace = outs.get(decisive).map(|(_, t)| t.clone()).unwrap_or_default();
     trace.attempts = attempts;
     trace.elapsed = started.elapsed();
+    // Not in chunk order: a call cancelled by a later call's failure must not pass for a client
+    // that left (nobody would answer the client).
+    if let Some(Err(e)) = outs.iter().position(|(r, _)| r.is_err()).map(|i| outs.swap_remove(i).0) {
+        return (Err(e), trace);
+    }
     let mut fetched =
         Fetched { vectors: Vec::with_capacity(inputs.len()), model: String::new(), candidate: 0, estimated: false };
     for (result, _) in outs {
