@@ -7,6 +7,8 @@
 //! sequentially (latency: one request at a time) and with 32 requests in flight (throughput over
 //! the multiplexed connection). Users rotate over 1,000 (tenant, user) pairs with a quota that
 //! never runs out and per-minute limits that never refuse, so every request takes the grant path.
+//! On the memory store the same request also runs with the monthly quota only (the difference is
+//! the two governor rate-limit checks), and refused by requests/min (a throttled client's cost).
 //!
 //! Run: `cargo bench -p sluice-policies --bench store`.
 
@@ -33,18 +35,27 @@ fn limits() -> Limits {
     }
 }
 
-/// One request's admit + settle on `store`; `n` numbers the request.
-async fn admit_settle(store: &dyn Store, n: u64, users: &[String]) {
-    let id = format!("bench-{n}");
-    let req = AdmitRequest {
+/// One request of user `n % USERS`, numbered `n`, under `limits`.
+fn request<'a>(id: &'a str, n: u64, users: &'a [String], limits: Limits) -> AdmitRequest<'a> {
+    AdmitRequest {
         subject: Subject { tenant: "bench", user: &users[(n % USERS) as usize], tier: "free" },
-        request_id: &id,
-        limits: limits(),
+        request_id: id,
+        limits,
         prompt_estimate: 300,
         max_output: None,
         default_output: 500,
         tenant_monthly_tokens: None,
-    };
+    }
+}
+
+/// One request's admit + settle on `store`; `n` numbers the request.
+async fn admit_settle(store: &dyn Store, n: u64, users: &[String]) {
+    admit_settle_under(store, n, users, limits()).await
+}
+
+async fn admit_settle_under(store: &dyn Store, n: u64, users: &[String], limits: Limits) {
+    let id = format!("bench-{n}");
+    let req = request(&id, n, users, limits);
     match store.admit(&req).await {
         Ok(Admission::Granted { reservation, .. }) => {
             let _ = black_box(store.settle(&reservation, 700).await);
@@ -87,6 +98,48 @@ fn memory(c: &mut Criterion) {
                 let start = Instant::now();
                 for _ in 0..iters {
                     admit_settle(&store, counter.fetch_add(1, Ordering::Relaxed), &users).await;
+                }
+                start.elapsed()
+            })
+        })
+    });
+
+    let store = MemoryStore::new();
+    let quota_only = Limits { requests_per_minute: None, tokens_per_minute: None, ..limits() };
+    group.bench_function("admit+settle (quota only: no rate-limit checks)", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    admit_settle_under(&store, counter.fetch_add(1, Ordering::Relaxed), &users, quota_only).await;
+                }
+                start.elapsed()
+            })
+        })
+    });
+
+    // Every user has spent its one request per minute: each admit is refused by governor (with
+    // an accurate retry-after), and nothing is reserved.
+    let store = MemoryStore::new();
+    let throttled = Limits { requests_per_minute: Some(1), ..limits() };
+    rt.block_on(async {
+        for n in 0..USERS {
+            admit_settle_under(&store, n, &users, throttled).await;
+        }
+    });
+    group.bench_function("admit refused (requests/min spent)", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let n = counter.fetch_add(1, Ordering::Relaxed);
+                    let id = format!("bench-{n}");
+                    match store.admit(&request(&id, n, &users, throttled)).await {
+                        Ok(Admission::Refused(refusal)) => {
+                            black_box(refusal);
+                        }
+                        other => eprintln!("bench request not refused: {other:?}"),
+                    }
                 }
                 start.elapsed()
             })
