@@ -118,3 +118,39 @@ async fn completions_and_responses_pass_through_to_openai() {
     let paths: Vec<String> = gw.mock.calls().into_iter().map(|c| c.path).collect();
     assert_eq!(paths, ["/v1/completions", "/v1/responses"]);
 }
+
+#[tokio::test]
+async fn an_h2c_provider_carries_json_and_streams_over_http2() {
+    let gw = Gateway::start_with(
+        r#"
+[providers.openai-h2]
+kind = "openai"
+base_url = "{openai}"
+api_key = "${TEST_OPENAI_KEY}"
+http2_prior_knowledge = true
+
+[models."gpt-4o-h2"]
+candidates = [{ provider = "openai-h2", model = "gpt-4o" }]
+"#,
+    )
+    .await;
+    let (status, _, v) = gw.post("/v1/chat/completions", &chat("gpt-4o-h2", "Hello over h2")).await;
+    assert_eq!(status, 200, "{v}");
+    let mut streamed = chat("gpt-4o-h2", "Stream over h2");
+    streamed["stream"] = json!(true);
+    let resp = crate::harness::client()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(crate::harness::KEY)
+        .json(&streamed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    // The default provider stays on HTTP/1.1.
+    let (status, _, v) = gw.post("/v1/chat/completions", &chat("gpt-4o", "Hello over h1")).await;
+    assert_eq!(status, 200, "{v}");
+    let versions: Vec<String> = gw.mock.calls().iter().map(|c| c.version.clone()).collect();
+    assert_eq!(versions, ["HTTP/2.0", "HTTP/2.0", "HTTP/1.1"]);
+}

@@ -312,6 +312,10 @@ pub struct ProviderFile {
     pub ca_file: Option<String>,
     /// Idle keep-alive connections kept per host.
     pub pool_max_idle_per_host: Option<usize>,
+    /// Speak HTTP/2 without negotiation (h2c) to a plain `http://` upstream that supports it
+    /// (vLLM behind a sidecar, the bundled mock): every request shares a few connections instead
+    /// of holding one each. TLS upstreams negotiate HTTP/2 by ALPN without this.
+    pub http2_prior_knowledge: Option<bool>,
     /// Requests in flight to this account at once (default: unlimited).
     pub max_concurrency: Option<usize>,
     /// Requests per minute to this account: a burst of N refilled evenly (default: unlimited;

@@ -56,7 +56,12 @@ pub(super) fn provider(
             Err(_) => problems.push(key_path, "contains characters not allowed in an HTTP header"),
         }
     }
-    let client = match http_client(timeouts.connect, p.pool_max_idle_per_host.unwrap_or(256), p.ca_file.as_deref()) {
+    let client = match http_client(
+        timeouts.connect,
+        p.pool_max_idle_per_host.unwrap_or(256),
+        p.ca_file.as_deref(),
+        p.http2_prior_knowledge.unwrap_or(false),
+    ) {
         Ok(c) => c,
         Err(e) => {
             problems.push(format!("{path}.ca_file"), e);
@@ -96,14 +101,14 @@ fn pacing(name: &str, p: &ProviderFile, problems: &mut Problems) -> Option<Pacer
     })
 }
 
-type ClientKey = (Duration, usize, Option<String>);
+type ClientKey = (Duration, usize, Option<String>, bool);
 
 /// Clients are shared across reloads while their settings are unchanged, so a reload keeps the
 /// warm keep-alive pool.
 static CLIENTS: Mutex<BTreeMap<ClientKey, reqwest::Client>> = Mutex::new(BTreeMap::new());
 
-fn http_client(connect: Duration, pool: usize, ca_file: Option<&str>) -> Result<reqwest::Client, String> {
-    let key = (connect, pool, ca_file.map(str::to_string));
+fn http_client(connect: Duration, pool: usize, ca_file: Option<&str>, h2c: bool) -> Result<reqwest::Client, String> {
+    let key = (connect, pool, ca_file.map(str::to_string), h2c);
     if let Some(c) = CLIENTS.lock().ok().and_then(|m| m.get(&key).cloned()) {
         return Ok(c);
     }
@@ -117,6 +122,9 @@ fn http_client(connect: Duration, pool: usize, ca_file: Option<&str>) -> Result<
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .user_agent(concat!("sluice/", env!("CARGO_PKG_VERSION")));
+    if h2c {
+        builder = builder.http2_prior_knowledge();
+    }
     if let Some(path) = ca_file {
         #[allow(clippy::disallowed_methods)] // config load, not the request path
         let pem = std::fs::read(path).map_err(|e| format!("cannot read `{path}`: {e}"))?;

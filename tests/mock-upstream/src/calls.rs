@@ -16,6 +16,8 @@ use crate::fault::Fault;
 pub struct CallRecord {
     /// HTTP method, e.g. `"POST"`.
     pub method: String,
+    /// HTTP version as hyper prints it: `"HTTP/1.1"`, `"HTTP/2.0"`.
+    pub version: String,
     /// Request path without the query, e.g. `"/v1/chat/completions"`.
     pub path: String,
     /// The raw `Authorization` header, if any.

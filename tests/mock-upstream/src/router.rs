@@ -71,6 +71,7 @@ fn authorized(expected: Option<&str>, header: Option<&str>) -> bool {
 /// Serves one HTTP request. An `Err` makes hyper close the connection without a response (`reset`).
 pub(crate) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, io::Error> {
     let method = req.method().clone();
+    let version = format!("{:?}", req.version());
     let path = req.uri().path().to_owned();
     let authorization = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let bytes: Bytes = req.into_body().collect().await.map_err(io::Error::other)?.to_bytes();
@@ -104,6 +105,7 @@ pub(crate) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<
     let hang = outcome == "hang";
     state.calls.push(CallRecord {
         method: method.to_string(),
+        version,
         path,
         authorization,
         body,

@@ -1,13 +1,14 @@
-//! The HTTP/1.1 server: accepts connections and serves each with hyper on its own task. Owns the
+//! The HTTP server (HTTP/1.1, or HTTP/2 without TLS when a client starts with the h2c preface):
+//! accepts connections and serves each with hyper on its own task. Owns the
 //! connection tasks, so aborting [`serve`] (dropping its `JoinSet`) ends every open connection,
 //! including hung requests and streams in progress.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
@@ -36,5 +37,8 @@ async fn serve_connection(stream: TcpStream, state: Arc<State>) {
     let _ = stream.set_nodelay(true);
     let service = service_fn(move |req| router::handle(Arc::clone(&state), req));
     // Errors here are client disconnects or the deliberate `reset` / `drop_after_chunks` faults.
-    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+    // HTTP/2 lets one client connection carry thousands of streams (the 10,000-stream bench).
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http2().max_concurrent_streams(100_000);
+    let _ = builder.serve_connection(TokioIo::new(stream), service).await;
 }
