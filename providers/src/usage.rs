@@ -84,7 +84,7 @@ pub(crate) fn try_usage_of(body: &[u8]) -> Result<Option<Usage>, ()> {
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(());
     }
-    let wire = serde_json::from_slice::<UsageOnly>(body).map_err(|_| ())?;
+    let wire = crate::json::from_slice::<UsageOnly>(body).map_err(|_| ())?;
     Ok(wire.usage.as_ref().and_then(UsageWire::from_value))
 }
 

@@ -515,7 +515,7 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, GatewayError> {
     if body.is_empty() {
         return Err(GatewayError::InvalidJson("the body is empty".to_string()));
     }
-    match serde_json::from_slice::<Value>(body) {
+    match sluice_providers::json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(GatewayError::InvalidJson("the body is not a JSON object".to_string())),
         Err(e) => Err(GatewayError::InvalidJson(e.to_string())),
