@@ -140,7 +140,8 @@ flame() {
   perf report -i "$dir/perf.data" --no-children --sort symbol --stdio --percent-limit 0.7 2>/dev/null \
     | grep -E '^ +[0-9.]+%' | head -30 | tee "$out/top-self.txt"
   perf script -i "$dir/perf.data" 2>/dev/null | inferno-collapse-perf >"$out/sluice.folded"
-  inferno-flamegraph --title "Sluice, all policies, JSON chat" <"$out/sluice.folded" >"$out/sluice.svg"
+  # Frames under 1 px are left out: the SVG stays under 100 KB.
+  inferno-flamegraph --minwidth 1 --title "Sluice, all policies, JSON chat" <"$out/sluice.folded" >"$out/sluice.svg"
   echo "flamegraph: $out/sluice.svg ($(du -k "$out/sluice.svg" | cut -f1) KB)"
 }
 
