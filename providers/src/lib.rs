@@ -16,6 +16,7 @@ pub mod cloudflare;
 pub mod embedding_codec;
 mod error;
 mod estimate;
+pub mod json;
 mod openai;
 mod overlay;
 mod prepare;

@@ -4,6 +4,10 @@
 //! Owns SSE framing only (`\n` and `\r\n` line endings, multi-line `data:`, `event:`, `:` comments);
 //! never interprets the JSON inside `data`. A lone `\r` line ending (allowed by the SSE spec, sent by
 //! no LLM provider) is not supported.
+//!
+//! Every byte of a stream passes through here, so line ends and colons are found with `memchr`
+//! (word-at-a-time) rather than byte-by-byte loops: profiled, those loops were ~10 % of the
+//! instructions of a relayed stream.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -91,7 +95,7 @@ impl SseDecoder {
     fn find_end(&mut self) -> Option<usize> {
         let buf = &self.buf[..];
         let mut i = self.scanned;
-        while let Some(offset) = buf.get(i..).and_then(|rest| rest.iter().position(|&b| b == b'\n')) {
+        while let Some(offset) = buf.get(i..).and_then(|rest| memchr::memchr(b'\n', rest)) {
             let nl = i + offset;
             match (buf.get(nl + 1), buf.get(nl + 2)) {
                 (Some(b'\n'), _) => return Some(nl + 2),
@@ -131,7 +135,7 @@ fn parse_event(raw: Bytes) -> Option<SseEvent> {
     let mut any_field = false;
     let mut start = 0;
     while start < raw.len() {
-        let end = raw[start..].iter().position(|&b| b == b'\n').map_or(raw.len(), |p| start + p);
+        let end = memchr::memchr(b'\n', &raw[start..]).map_or(raw.len(), |p| start + p);
         let mut line_end = end;
         if line_end > start && raw[line_end - 1] == b'\r' {
             line_end -= 1;
@@ -140,7 +144,7 @@ fn parse_event(raw: Bytes) -> Option<SseEvent> {
         if !line.is_empty() {
             any_field = true;
             if line[0] != b':' {
-                let colon = line.iter().position(|&b| b == b':').unwrap_or(line.len());
+                let colon = memchr::memchr(b':', line).unwrap_or(line.len());
                 let mut value_start = start + colon + 1;
                 if raw.get(value_start) == Some(&b' ') && value_start < line_end {
                     value_start += 1;

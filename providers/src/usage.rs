@@ -4,6 +4,7 @@
 //! Owns the usage field shapes only; never decides whether a count is trusted or estimated.
 
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::types::Usage;
@@ -70,11 +71,12 @@ impl From<UsageWire> for Usage {
     }
 }
 
-/// Just the top-level `usage` of a body; every other field is skipped without allocating.
+/// Just the top-level `usage` of a body, as its raw text; every other field is skipped without
+/// allocating.
 #[derive(Deserialize)]
-struct UsageOnly {
-    #[serde(default)]
-    usage: Option<Value>,
+struct UsageOnly<'a> {
+    #[serde(default, borrow)]
+    usage: Option<&'a RawValue>,
 }
 
 /// Reads the top-level `usage` of a JSON body: `Err(())` when the body is not a JSON object,
@@ -84,8 +86,23 @@ pub(crate) fn try_usage_of(body: &[u8]) -> Result<Option<Usage>, ()> {
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(());
     }
-    let wire = serde_json::from_slice::<UsageOnly>(body).map_err(|_| ())?;
-    Ok(wire.usage.as_ref().and_then(UsageWire::from_value))
+    let wire = crate::json::from_slice::<UsageOnly<'_>>(body).map_err(|_| ())?;
+    Ok(wire.usage.and_then(usage_of_raw))
+}
+
+/// Reads a usage object straight from its text, without building a `Value` tree (a map per
+/// object, every key hashed and allocated: most of the cost of reading usage, per callgrind).
+/// What the typed parse refuses (a duplicate key, a nested shape it cannot take) is read through
+/// a `Value` as before, so the result is always [`UsageWire::from_value`]'s.
+fn usage_of_raw(raw: &RawValue) -> Option<Usage> {
+    let text = raw.get();
+    if !text.starts_with('{') {
+        return None;
+    }
+    match serde_json::from_str::<UsageWire>(text) {
+        Ok(wire) => Some(Usage::from(wire)),
+        Err(_) => serde_json::from_str::<Value>(text).ok().as_ref().and_then(UsageWire::from_value),
+    }
 }
 
 /// Reads the top-level `usage` of a JSON body; `None` when absent, null or unreadable.
@@ -189,6 +206,28 @@ mod tests {
         );
         assert_eq!(try_usage_of(br#"{"usage":"x"}"#), Ok(None));
         assert_eq!(try_usage_of(b"[1"), Err(()));
+    }
+
+    #[test]
+    fn raw_usage_reads_as_the_value_path_does() {
+        let cases = [
+            r#"{"prompt_tokens":15,"completion_tokens":12,"total_tokens":27,"prompt_tokens_details":{"cached_tokens":3},"completion_tokens_details":{"reasoning_tokens":2}}"#,
+            r#"{"input_tokens":5,"output_tokens":7,"input_tokens_details":{"cached_tokens":1}}"#,
+            r#"{"prompt_tokens":12.0,"completion_tokens":"x","total_tokens":-1,"prompt_tokens_details":"junk"}"#,
+            r#"{"prompt_tokens":1,"prompt_tokens":2}"#,
+            r#"{"prompt_tokens":1,"input_tokens":2}"#,
+            r#"{"prompt_tokens_details":{"cached_tokens":1,"cached_tokens":4}}"#,
+            r#"{"completion_tokens_details":[1,2],"extra":{"a":[null]}}"#,
+            r#"{}"#,
+            r#"[]"#,
+            r#""usage""#,
+            r#"7"#,
+        ];
+        for text in cases {
+            let raw: Box<RawValue> = serde_json::from_str(text).unwrap();
+            let value: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(usage_of_raw(&raw), UsageWire::from_value(&value), "{text}");
+        }
     }
 
     #[test]

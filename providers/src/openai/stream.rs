@@ -142,7 +142,7 @@ impl PassThrough {
             progress.emit(out, event.raw);
             return Ok(());
         }
-        let Ok(chunk) = serde_json::from_slice::<ChunkWire<'_>>(data) else {
+        let Ok(chunk) = crate::json::from_slice::<ChunkWire<'_>>(data) else {
             progress.emit(out, event.raw); // not ours to judge: forward
             return Ok(());
         };
@@ -174,7 +174,7 @@ impl PassThrough {
     }
 
     fn responses_event(&mut self, progress: &mut Progress, data: &[u8]) {
-        let Ok(event) = serde_json::from_slice::<ResponsesEventWire<'_>>(data) else {
+        let Ok(event) = crate::json::from_slice::<ResponsesEventWire<'_>>(data) else {
             return;
         };
         match event.kind.as_deref() {

@@ -345,6 +345,9 @@ pub struct Provider {
     pub kind: ProviderKind,
     /// Base URL without trailing slash.
     pub base_url: String,
+    /// `base_url` + each fixed upstream path (see [`UPSTREAM_PATHS`]), parsed once at load: the
+    /// request path then skips a URL parse (with IDNA host processing) per upstream call.
+    pub urls: Vec<(&'static str, reqwest::Url)>,
     /// `Authorization` header value, marked sensitive.
     pub authorization: Vec<http::HeaderValue>,
     /// Round-robin position over `authorization`.
@@ -355,7 +358,19 @@ pub struct Provider {
     pub pacing: Option<sluice_policies::pacing::PacerConfig>,
 }
 
+/// The upstream paths that do not depend on the request: OpenAI's endpoints, and Workers AI's
+/// OpenAI-compatible ones (under `/ai`). Workers AI's native `/run/{model}` paths are parsed per
+/// call.
+pub const UPSTREAM_PATHS: [&str; 6] =
+    ["/chat/completions", "/embeddings", "/completions", "/responses", "/v1/chat/completions", "/v1/embeddings"];
+
 impl Provider {
+    /// The pre-parsed URL of `path` on this provider, for the fixed paths; `None` for the others
+    /// (the caller hands `base_url` + `path` to reqwest, which parses it).
+    pub fn url(&self, path: &str) -> Option<reqwest::Url> {
+        self.urls.iter().find(|(p, _)| *p == path).map(|(_, url)| url.clone())
+    }
+
     /// The credential for the next request: several keys of one provider share the load
     /// round-robin.
     pub fn authorization(&self) -> Option<&http::HeaderValue> {

@@ -69,10 +69,15 @@ pub(super) fn provider(
         }
     };
     let pacing = pacing(name, p, problems);
+    let urls = crate::config::UPSTREAM_PATHS
+        .iter()
+        .filter_map(|path| Some((*path, reqwest::Url::parse(&format!("{base_url}{path}")).ok()?)))
+        .collect();
     Some(Provider {
         name: name.to_string(),
         kind: kind?,
         base_url,
+        urls,
         authorization,
         next_key: Default::default(),
         client,

@@ -64,7 +64,7 @@ pub async fn user_usage(
         "used": snap.used, "reserved": snap.reserved, "limit": limit, "remaining": remaining,
         "resets_at": snap.resets_at,
     });
-    let _ = respond::json(session, ctx, 200, Bytes::from(body.to_string()), &[]).await;
+    let _ = respond::json(session, ctx, 200, Bytes::from(body.to_string()), Vec::new()).await;
     Ok(())
 }
 
@@ -95,7 +95,7 @@ pub async fn top_usage(
         })
         .collect();
     let body = json!({"object": "list", "tier": tier, "tenant": tenant, "data": data});
-    let _ = respond::json(session, ctx, 200, Bytes::from(body.to_string()), &[]).await;
+    let _ = respond::json(session, ctx, 200, Bytes::from(body.to_string()), Vec::new()).await;
     Ok(())
 }
 

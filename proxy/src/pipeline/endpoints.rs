@@ -13,7 +13,7 @@ use crate::state::AppState;
 
 /// `GET /healthz`: the process is alive.
 pub async fn health(session: &mut Session, ctx: &mut RequestContext) -> Result<(), GatewayError> {
-    let _ = respond::json(session, ctx, 200, Bytes::from_static(br#"{"status":"ok"}"#), &[]).await;
+    let _ = respond::json(session, ctx, 200, Bytes::from_static(br#"{"status":"ok"}"#), Vec::new()).await;
     Ok(())
 }
 
@@ -33,7 +33,7 @@ pub async fn ready(
     } else {
         (503, r#"{"status":"not_ready","reason":"no model routes with upstream candidates"}"#.to_string())
     };
-    let _ = respond::json(session, ctx, status, Bytes::from(body), &[]).await;
+    let _ = respond::json(session, ctx, status, Bytes::from(body), Vec::new()).await;
     Ok(())
 }
 
@@ -69,7 +69,7 @@ pub async fn metrics(
 
 /// `GET /v1/models`.
 pub async fn models(session: &mut Session, ctx: &mut RequestContext, config: &Config) -> Result<(), GatewayError> {
-    let _ = respond::json(session, ctx, 200, config.models_listing.clone(), &[]).await;
+    let _ = respond::json(session, ctx, 200, config.models_listing.clone(), Vec::new()).await;
     Ok(())
 }
 
@@ -82,7 +82,7 @@ pub async fn model(
 ) -> Result<(), GatewayError> {
     let route = config.models.get(id).ok_or_else(|| GatewayError::ModelNotFound(id.to_string()))?;
     let body = Bytes::from(model_object(id, route.owned_by.as_deref()).to_string());
-    let _ = respond::json(session, ctx, 200, body, &[]).await;
+    let _ = respond::json(session, ctx, 200, body, Vec::new()).await;
     Ok(())
 }
 

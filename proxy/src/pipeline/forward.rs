@@ -179,8 +179,9 @@ pub(super) fn success_headers(
     ctx: &RequestContext,
     model: &str,
     provider: &str,
-) -> Vec<(&'static str, String)> {
-    let mut h = vec![("x-sluice-model", model.to_string()), ("x-sluice-provider", provider.to_string())];
+) -> respond::ExtraHeaders {
+    let mut h = Vec::with_capacity(16);
+    h.extend([("x-sluice-model", model.to_string()), ("x-sluice-provider", provider.to_string())]);
     h.push(("x-sluice-attempts", ctx.attempts.to_string()));
     h.push(("x-sluice-fallback", if ctx.fallback { "true" } else { "false" }.to_string()));
     if let Some(status) = ctx.cache {
@@ -221,7 +222,7 @@ pub(super) fn success_headers(
 
 impl Call<'_> {
     /// Diagnostic and rate-limit headers of a successful response.
-    fn success_headers(&self, ctx: &RequestContext) -> Vec<(&'static str, String)> {
+    fn success_headers(&self, ctx: &RequestContext) -> respond::ExtraHeaders {
         success_headers(self.config, ctx, &self.candidate.model, &self.candidate.provider.name)
     }
 
@@ -300,9 +301,8 @@ async fn relay_json(
         return Ok(());
     }
     let headers = call.success_headers(ctx);
-    let headers: Vec<(&'static str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     // A write error means the client left after the answer was complete: nothing to undo.
-    let _ = respond::json(session, ctx, 200, translated.body, &headers).await;
+    let _ = respond::json(session, ctx, 200, translated.body, headers).await;
     Ok(())
 }
 
@@ -350,8 +350,7 @@ async fn relay_stream(
         return Err(GatewayError::UpstreamProtocol { provider: provider.to_string() });
     }
     let headers = call.success_headers(ctx);
-    let headers: Vec<(&'static str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    if respond::sse_header(session, ctx, &headers).await.is_err() {
+    if respond::sse_header(session, ctx, headers).await.is_err() {
         ctx.stream_abort = Some(StreamAbort::ClientGone);
         return Ok(());
     }
@@ -516,7 +515,7 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, GatewayError> {
     if body.is_empty() {
         return Err(GatewayError::InvalidJson("the body is empty".to_string()));
     }
-    match serde_json::from_slice::<Value>(body) {
+    match sluice_providers::json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(GatewayError::InvalidJson("the body is not a JSON object".to_string())),
         Err(e) => Err(GatewayError::InvalidJson(e.to_string())),

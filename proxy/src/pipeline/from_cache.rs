@@ -42,15 +42,14 @@ pub async fn serve(
     ctx.usage = Some(usage_of(value.tokens()));
     state.accounting.account(config, &state.metrics, ctx).await;
     let headers = hit_headers(config, ctx, plan);
-    let headers: Vec<(&'static str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut fresh = Fresh::new();
     match value {
         CachedValue::Json { body, .. } => {
             // A write error means the client left after the answer was complete: nothing to undo.
-            let _ = respond::json(session, ctx, 200, fresh.body(&body), &headers).await;
+            let _ = respond::json(session, ctx, 200, fresh.body(&body), headers).await;
         }
         CachedValue::Stream { events, .. } => {
-            if respond::sse_header(session, ctx, &headers).await.is_err() {
+            if respond::sse_header(session, ctx, headers).await.is_err() {
                 ctx.stream_abort = Some(StreamAbort::ClientGone);
                 return Ok(());
             }
@@ -110,8 +109,7 @@ pub async fn follow(
     let Ok(Some(first)) = first else { return Ok(Followed::LeaderFailed) };
     mark_hit(ctx, plan, "flight");
     let headers = hit_headers(config, ctx, plan);
-    let headers: Vec<(&'static str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    if respond::sse_header(session, ctx, &headers).await.is_err() {
+    if respond::sse_header(session, ctx, headers).await.is_err() {
         ctx.stream_abort = Some(StreamAbort::ClientGone);
         return Ok(Followed::Served);
     }
@@ -181,7 +179,7 @@ fn usage_of(tokens: Tokens) -> Usage {
     }
 }
 
-fn hit_headers(config: &Config, ctx: &RequestContext, plan: &Plan) -> Vec<(&'static str, String)> {
+fn hit_headers(config: &Config, ctx: &RequestContext, plan: &Plan) -> respond::ExtraHeaders {
     let mut h = success_headers(config, ctx, &plan.upstream_model, "cache");
     h.push((RESPONSE_HEADER, CacheStatus::Hit.header().to_string()));
     h

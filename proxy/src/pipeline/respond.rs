@@ -13,9 +13,18 @@ use crate::error::GatewayError;
 /// Result of a downstream write: `Err` means the client is gone.
 pub type WriteResult = pingora::Result<()>;
 
+/// Extra response headers: a static (lowercase) name and an owned value, which becomes the
+/// `HeaderValue` without another copy.
+pub type ExtraHeaders = Vec<(&'static str, String)>;
+
 /// A response header with the headers every Sluice response carries.
+///
+/// Built without Pingora's case-preserving name map: every name Sluice writes is lowercase (and
+/// so are the `http::HeaderName`s Pingora and reqwest add), so the bytes on the wire are the same,
+/// while each insert skips a second map insert and a copy of the name (profiled: about 9 % of
+/// the instructions of a small JSON answer went into building its ~20 headers).
 pub fn header(status: u16, ctx: &RequestContext, content_type: &'static str) -> pingora::Result<ResponseHeader> {
-    let mut h = ResponseHeader::build(status, Some(8))?;
+    let mut h = ResponseHeader::build_no_case(status, Some(8))?;
     h.insert_header("content-type", content_type)?;
     h.insert_header("x-request-id", ctx.request_id.as_str())?;
     Ok(h)
@@ -27,12 +36,12 @@ pub async fn json(
     ctx: &mut RequestContext,
     status: u16,
     body: Bytes,
-    extra: &[(&'static str, &str)],
+    extra: ExtraHeaders,
 ) -> WriteResult {
     let mut h = header(status, ctx, "application/json")?;
     h.insert_header("content-length", body.len())?;
     for (name, value) in extra {
-        h.insert_header(*name, *value)?;
+        h.insert_header(name, value)?;
     }
     ctx.status = status;
     session.write_response_header(Box::new(h), false).await?;
@@ -106,11 +115,7 @@ fn refusal_label(r: &sluice_policies::store::Refusal) -> &'static str {
 }
 
 /// Writes the header of an SSE response.
-pub async fn sse_header(
-    session: &mut Session,
-    ctx: &mut RequestContext,
-    extra: &[(&'static str, &str)],
-) -> WriteResult {
+pub async fn sse_header(session: &mut Session, ctx: &mut RequestContext, extra: ExtraHeaders) -> WriteResult {
     let mut h = header(200, ctx, "text/event-stream")?;
     h.insert_header("cache-control", "no-cache")?;
     h.insert_header("x-accel-buffering", "no")?;
@@ -118,7 +123,7 @@ pub async fn sse_header(
         h.insert_header("transfer-encoding", "chunked")?;
     }
     for (name, value) in extra {
-        h.insert_header(*name, *value)?;
+        h.insert_header(name, value)?;
     }
     ctx.status = 200;
     session.write_response_header(Box::new(h), false).await

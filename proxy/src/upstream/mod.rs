@@ -24,12 +24,16 @@ pub async fn send(
     timeouts: &Timeouts,
 ) -> Result<reqwest::Response, GatewayError> {
     let provider = &candidate.provider;
-    let mut url = String::with_capacity(provider.base_url.len() + prepared.path.len());
-    url.push_str(&provider.base_url);
-    url.push_str(&prepared.path);
-    let mut req = provider
-        .client
-        .post(url)
+    let req = match provider.url(&prepared.path) {
+        Some(url) => provider.client.post(url),
+        None => {
+            let mut url = String::with_capacity(provider.base_url.len() + prepared.path.len());
+            url.push_str(&provider.base_url);
+            url.push_str(&prepared.path);
+            provider.client.post(url)
+        }
+    };
+    let mut req = req
         .header(http::header::CONTENT_TYPE, "application/json")
         .header(http::header::ACCEPT, if prepared.stream { "text/event-stream" } else { "application/json" })
         .header("x-request-id", request_id)

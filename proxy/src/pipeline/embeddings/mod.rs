@@ -165,9 +165,8 @@ pub async fn serve(
     if plan.is_some() {
         headers.push(("x-sluice-cache-inputs", format!("{hits}/{}", inputs.len())));
     }
-    let headers: Vec<(&'static str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     // A write error means the client left after the answer was complete: nothing to undo.
-    let _ = respond::json(session, ctx, 200, body, &headers).await;
+    let _ = respond::json(session, ctx, 200, body, headers).await;
     Ok(())
 }
 
