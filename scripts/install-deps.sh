@@ -2,7 +2,8 @@
 # Installs what building and testing Sluice needs on a fresh Debian machine with Rust:
 # cmake (Pingora builds zlib-ng), CA certificates (upstream TLS), Python with the official
 # `openai` SDK and Node with the official `openai` npm package (SDK tests), and Debian's
-# redis-server (tests start their own on a free port; the gateway itself needs none by default).
+# redis-server (tests start their own on a free port; the gateway itself needs none by default),
+# and nginx (the load suite's bare-proxy floor, smoke-tested in CI).
 # Idempotent: skips what is already there. Usage: scripts/install-deps.sh [--sdk]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,7 @@ command -v cmake >/dev/null || missing+=(cmake)
 command -v cc >/dev/null || missing+=(build-essential)
 if $want_sdk; then
   command -v redis-server >/dev/null || missing+=(redis-server)
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
   command -v python3 >/dev/null || missing+=(python3)
   python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
   command -v node >/dev/null || missing+=(nodejs)
