@@ -16,6 +16,7 @@ fn shipped_config_loads_and_documents_every_model() {
         assert!(config.models.contains_key(model), "{model}");
     }
     assert_eq!(config.server.body_limit, 1024 * 1024);
+    assert_eq!(config.server.read_buffer, 8 * 1024);
     // No literal secrets: every credential is an ${ENV} reference.
     for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
         for key in ["api_key", "secret", "bearer_token", "key ="] {
@@ -32,15 +33,19 @@ fn check_prints_every_problem_with_its_path() {
     let path = dir.path().join("bad.toml");
     std::fs::write(
         &path,
-        "[server]\nlisten = [\"nowhere\"]\n[providers.p]\nkind = \"azure\"\nbase_url = \"x\"\n[models.m]\ncandidates = [{ provider = \"q\", model = \"m\" }]\n",
+        "[server]\nlisten = [\"nowhere\"]\nread_buffer_bytes = 100\n[providers.p]\nkind = \"azure\"\nbase_url = \"x\"\n[models.m]\ncandidates = [{ provider = \"q\", model = \"m\" }]\n",
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_sluice")).arg("check").arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    for needle in
-        ["server.listen[0]", "providers.p.kind", "providers.p.base_url", "models.\"m\".candidates[0].provider"]
-    {
+    for needle in [
+        "server.listen[0]",
+        "server.read_buffer_bytes",
+        "providers.p.kind",
+        "providers.p.base_url",
+        "models.\"m\".candidates[0].provider",
+    ] {
         assert!(err.contains(needle), "missing {needle}:\n{err}");
     }
     let good = dir.path().join("good.toml");

@@ -61,7 +61,10 @@ pub fn build(state: Arc<AppState>, opts: RunOptions) -> anyhow::Result<Server> {
         app.server_options = Some(options);
     }
     for addr in &s.listen {
-        api.add_tcp(addr);
+        api.add_listener(
+            pingora::listeners::ListenerConfig::tcp(addr.as_str())
+                .l4_buffer(pingora::listeners::L4BufferSettings::default().read(s.read_buffer)),
+        );
     }
     if let Some(tls) = &s.tls {
         for addr in &tls.listen {

@@ -19,6 +19,9 @@ use sluice_policies::quota::Limits;
 
 /// Default body limit: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+/// Default read buffer per client connection: a typical request's headers and body in one read,
+/// an eighth of Pingora's 64 KiB default, which every open connection holds for its lifetime.
+pub const DEFAULT_READ_BUFFER: usize = 8 * 1024;
 
 /// Validates `file`; returns `None` (with `problems` filled) when it cannot be used.
 pub fn build(file: ConfigFile, problems: &mut Problems) -> Option<Config> {
@@ -318,6 +321,10 @@ fn server_settings(file: &ConfigFile, problems: &mut Problems) -> ServerSettings
     if body_limit < 1024 {
         problems.push("server.body_limit_bytes", "must be at least 1024 bytes");
     }
+    let read_buffer = s.read_buffer_bytes.unwrap_or(DEFAULT_READ_BUFFER);
+    if !(1024..=1 << 20).contains(&read_buffer) {
+        problems.push("server.read_buffer_bytes", "must be between 1024 and 1048576 bytes");
+    }
     let threads = match s.threads {
         Some(n) if n > 0 => n,
         _ => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
@@ -327,6 +334,7 @@ fn server_settings(file: &ConfigFile, problems: &mut Problems) -> ServerSettings
         threads,
         h2c: s.h2c.unwrap_or(true),
         body_limit,
+        read_buffer,
         grace_period: duration(&s.grace_period, "server.grace_period", Duration::from_secs(0), problems),
         graceful_shutdown_timeout: duration(
             &s.graceful_shutdown_timeout,

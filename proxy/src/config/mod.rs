@@ -261,6 +261,8 @@ pub struct ServerSettings {
     pub h2c: bool,
     /// Largest request body, bytes (applies to new requests on reload).
     pub body_limit: usize,
+    /// Read buffer per downstream plain-TCP connection, bytes.
+    pub read_buffer: usize,
     /// Pingora grace period before draining.
     pub grace_period: Duration,
     /// Longest drain of in-flight requests.
